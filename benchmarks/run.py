@@ -36,7 +36,8 @@ def discover() -> dict[str, tuple[Bench, str]]:
     found: dict[str, tuple[Bench, str]] = {}
     for path in sorted(HERE.glob("bench_*.py")):
         spec = importlib.util.spec_from_file_location(path.stem, path)
-        assert spec and spec.loader
+        assert spec is not None
+        assert spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         for name, func in getattr(module, "BENCHMARKS", {}).items():

@@ -124,7 +124,7 @@ def suggest(name: str, choices: list[str] | tuple[str, ...]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _parse_field(layer: str, name: str, raw: Mapping[str, Any], path: Path) -> FieldSpec:
+def _parse_field(name: str, raw: Mapping[str, Any], path: Path) -> FieldSpec:
     known = {"type", "required", "unique", "unit", "allowed", "min", "max", "ref", "provenance",
              "description"}
     unknown = set(raw) - known
@@ -175,9 +175,10 @@ def load_dictionary(folder: str | None = None) -> dict[str, LayerSpec]:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
         name = raw.get("layer")
         if not name or raw.get("geometry") not in _GEOMETRIES:
-            msg = f"{path}: a layer file needs `layer` and `geometry` (one of {sorted(_GEOMETRIES)})"
+            msg = (f"{path}: a layer file needs `layer` and `geometry` "
+                   f"(one of {sorted(_GEOMETRIES)})")
             raise LayerError(msg)
-        fields = {k: _parse_field(name, k, v, path) for k, v in (raw.get("fields") or {}).items()}
+        fields = {k: _parse_field(k, v, path) for k, v in (raw.get("fields") or {}).items()}
         if "id" not in fields:
             msg = f"{path}: every layer needs an `id` field"
             raise LayerError(msg)
