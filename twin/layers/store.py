@@ -292,8 +292,6 @@ def _write_layer(path: Path, name: str, gdf: gpd.GeoDataFrame, crs: CRS) -> None
     gt = geometry_type[spec.geometry]
     if any(t.startswith("Multi") for t in gtypes):
         gt = "Multi" + gt
-        if len(gtypes) > 1:
-            gt = "Unknown"
     pyogrio.write_dataframe(frame.reset_index(drop=True), path, layer=name, driver="GPKG",
                             geometry_type=gt, promote_to_multi=gt.startswith("Multi"))
 
