@@ -18,7 +18,7 @@ Examples
 ...     geometry=shapely.points([(0, 0), (100, 0), (150, 0)]), crs=3067)
 >>> g = road_graph(roads, nodes)
 >>> g.n_links, g.link_ids.tolist(), g.fft_s.tolist()
-(3, ['r1', 'r1:rev', 'r2'], [10.0, 10.0, 10.0])
+(3, ['r1', 'r2', 'r1:rev'], [10.0, 10.0, 10.0])
 """
 
 from __future__ import annotations
