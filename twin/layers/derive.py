@@ -68,8 +68,8 @@ def parse_number(values: pd.Series) -> pd.Series:
     [12.13, 4.0, 3.0, 48.28, nan, nan]
     """
     text = values.astype("string").str.strip().str.lower()
-    num = pd.to_numeric(text.str.extract(r"^(-?\d+(?:[.,]\d+)?)", expand=False)
-                        .str.replace(",", "."), errors="coerce")
+    digits = text.str.extract(r"^(-?\d+(?:[.,]\d+)?)", expand=False).str.replace(",", ".")
+    num = pd.to_numeric(digits.astype(object), errors="coerce").astype("float64")
     mph = text.str.contains("mph", na=False)
     num = num.where(~mph, num * 1.609344)
     return num.astype("float64")
