@@ -1,0 +1,1 @@
+"""Built-in intervention families, one module each; importing a module registers its types."""
