@@ -17,6 +17,20 @@ from twin import __version__
 _COMMANDS = [
     ("twin.commands.layers", "init"),
     ("twin.commands.layers", "layers"),
+    ("twin.commands.edit", None),          # adds edit/log/diff/revert/checkout to `layers`
+    ("twin.commands.sim", "simulate"),
+    ("twin.commands.sim", "assign"),
+    ("twin.commands.scenarios", "check"),
+    ("twin.commands.scenarios", "run"),
+    ("twin.commands.scenarios", "compare"),
+    ("twin.commands.scenarios", "demo"),
+    ("twin.commands.utilities", "utilities"),
+    ("twin.commands.views", "view"),
+    ("twin.commands.views", "report"),
+    ("twin.commands.services", "services"),
+    ("twin.commands.services", "warn"),
+    ("twin.commands.services", "sensors"),
+    ("twin.commands.services", "calibrate"),
 ]
 
 
@@ -42,6 +56,8 @@ def _register() -> None:
         except ModuleNotFoundError as err:
             if err.name != module:
                 raise
+            continue
+        if attr is None:
             continue
         cmd = getattr(mod, attr, None)
         if cmd is not None:
