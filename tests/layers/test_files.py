@@ -289,8 +289,10 @@ def test_import_required_field_missing(tmp_path: Path) -> None:
     g = gpd.GeoDataFrame({"name": ["A"]}, geometry=[shapely.Point(*HEL)], crs="EPSG:4326")
     p = write(g, tmp_path / "fac.geojson")
     with pytest.raises(ValidationError, match=r"facilities / field kind: required field is "
-                                              r"missing; add a column 'kind'"):
+                                              r"missing; add a column 'kind'") as info:
         import_layer(empty_twin(), "facilities", p)
+    # one finding for the missing column, not one per feature
+    assert [f.feature for f in info.value.findings if f.field == "kind"] == [None]
 
 
 def test_import_text_in_numeric_field(tmp_path: Path) -> None:

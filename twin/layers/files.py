@@ -370,7 +370,7 @@ def _fill_column(frame: pd.DataFrame, col: str, values: pd.Series | Any) -> None
 def _derive(frame: gpd.GeoDataFrame, name: str, spec: LayerSpec, twin: Twin, label: str
             ) -> gpd.GeoDataFrame:
     """Fill what the dictionary can derive; given values and their provenance are kept."""
-    given = {f: frame[f].copy() for f in spec.provenance_fields()}
+    given = {f: frame[f].copy() for f in spec.provenance_fields() if frame[f].notna().any()}
     if name == "buildings":
         frame = derive_buildings(frame, source=label)
     elif name == "roads":
@@ -401,7 +401,7 @@ def _derive(frame: gpd.GeoDataFrame, name: str, spec: LayerSpec, twin: Twin, lab
         _fill_column(frame, "length_km", (frame.geometry.length / 1000).round(4))
     elif name == "water_pipes":
         _fill_column(frame, "length_m", frame.geometry.length.round(2))
-    for f, values in given.items():
+    for f, values in given.items():   # a derivation may recompute given values: keep them
         has = values.notna()
         frame[f] = frame[f].where(~has, values)
         frame[f"{f}_source"] = frame[f"{f}_source"].where(~has, label)
@@ -409,12 +409,17 @@ def _derive(frame: gpd.GeoDataFrame, name: str, spec: LayerSpec, twin: Twin, lab
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:
+    """Drop repeats, and missing values already explained by a type error or a missing column."""
     typed = {(f.feature, f.field) for f in findings if f.rule == "type"}
+    absent = {f.field for f in findings if f.rule == "required" and f.feature is None
+              and f.message.startswith("required field is missing")}
     seen: set[tuple[Any, ...]] = set()
     out = []
     for f in findings:
         key = (f.severity, f.rule, f.feature, f.field, f.message)
-        if key in seen or (f.rule == "required" and (f.feature, f.field) in typed):
+        explained = f.rule == "required" and ((f.feature, f.field) in typed or (
+            f.field in absent and not f.message.startswith("required field is missing")))
+        if key in seen or explained:
             continue
         seen.add(key)
         out.append(f)

@@ -159,9 +159,10 @@ def _ids(gdf: pd.DataFrame) -> pd.Series:
     """Feature ids as text; a missing id is shown as ``row N``."""
     if "id" in gdf.columns:
         ids = gdf["id"]
-        present = ids.notna()
+        present = pd.Series(_present(ids), index=ids.index)
         if bool(present.all()):
-            return ids if ids.dtype == object else ids.astype(str)
+            text = ids.dtype == object and pd.api.types.infer_dtype(ids) == "string"
+            return ids if text else ids.astype(str)
         rows = pd.Series(np.arange(len(gdf)), index=gdf.index)[~present]
         return ids.astype(str).where(present, "row " + rows.astype(str))
     return pd.Series("row " + pd.Series(np.arange(len(gdf))).astype(str).to_numpy(),
@@ -191,6 +192,14 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return repr(value) if isinstance(value, str) else str(value)
+
+
+_NULLS = [None, np.nan, pd.NA, pd.NaT]
+
+
+def _present(col: pd.Series) -> np.ndarray:
+    """``col.notna()`` as an array."""
+    return col.notna().to_numpy()
 
 
 def _as_numeric(col: pd.Series) -> pd.Series:
@@ -253,7 +262,7 @@ def _check_field(gdf: pd.DataFrame, spec: LayerSpec, f: FieldSpec, ids: pd.Serie
                         f"--map SRC={f.name}", name, None, f.name, source)]
     out: list[Finding] = []
     col = gdf[f.name]
-    present = col.notna().to_numpy()
+    present = _present(col)
     if f.required and not present.all():
         miss = ~present
         out += _listed("error", "required", name, f.name, ids[miss],
@@ -288,7 +297,7 @@ def _check_field(gdf: pd.DataFrame, spec: LayerSpec, f: FieldSpec, ids: pd.Serie
             out += _listed("error", "type", name, f.name, ids[bad], msgs, source,
                            summary="are not true/false")
     if f.allowed is not None:
-        bad = present & ~col.isin(f.allowed).to_numpy()
+        bad = ~col.isin([*f.allowed, *_NULLS]).to_numpy()
         if bad.any():
             choices = ", ".join(f.allowed)
             msgs = col[bad].map(lambda v, c=choices: f"{v!r} is not allowed; use one of: {c}")
@@ -296,7 +305,9 @@ def _check_field(gdf: pd.DataFrame, spec: LayerSpec, f: FieldSpec, ids: pd.Serie
                            summary="have values not allowed")
     if f.unique:
         keyed = col if col.dtype == object else col.astype(str).where(col.notna())
-        dup = (keyed.duplicated(keep=False) & keyed.notna()).to_numpy()
+        dup = np.zeros(len(col), dtype=bool)
+        if not keyed.is_unique:
+            dup = keyed.duplicated(keep=False).to_numpy() & present
         if dup.any():
             counts = keyed[dup].map(keyed[dup].value_counts())
             msgs = pd.Series([f"{v!r} is used by {n} features; give each feature its own "
@@ -317,7 +328,7 @@ def _check_provenance(gdf: pd.DataFrame, spec: LayerSpec, f: FieldSpec, ids: pd.
                         f"nobody can tell where {f.name} values come from; add it with one of: "
                         f"{', '.join(PROVENANCE)}", spec.name, None, col_name, source)]
     col = gdf[col_name]
-    bad = (col.notna() & ~col.isin(PROVENANCE)).to_numpy()
+    bad = ~col.isin([*PROVENANCE, *_NULLS]).to_numpy()
     if not bad.any():
         return []
     msgs = col[bad].map(lambda v: f"{v!r} is not a provenance; use one of: "
