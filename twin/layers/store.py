@@ -324,6 +324,10 @@ def write_twin(twin: Twin, path: str | os.PathLike[str], *, overwrite: bool = Fa
     os.close(fd)
     tmp = Path(tmp_name)
     tmp.unlink()
+    # no fsync per layer while writing the temporary file; one fsync before the rename keeps
+    # the write durable and atomic
+    previous = pyogrio.get_gdal_config_option("OGR_SQLITE_SYNCHRONOUS")
+    pyogrio.set_gdal_config_options({"OGR_SQLITE_SYNCHRONOUS": "OFF"})
     try:
         order = list(load_dictionary())
         for name in sorted(twin.layers, key=lambda n: order.index(n) if n in order else 99):
@@ -337,10 +341,14 @@ def write_twin(twin: Twin, path: str | os.PathLike[str], *, overwrite: bool = Fa
                                     driver="GPKG")
         for func in _FINALIZERS:
             func(tmp, twin)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
         os.replace(tmp, target)
     except BaseException:
         for suffix in ("", "-journal", "-wal", "-shm"):
             Path(str(tmp) + suffix).unlink(missing_ok=True)
         raise
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_SQLITE_SYNCHRONOUS": previous})
     twin.path = target
     return target
