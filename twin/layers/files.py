@@ -32,8 +32,10 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyogrio
+import shapely
 
 from twin._errors import Finding, LayerError, ValidationError
 from twin.layers.crs import to_twin_crs, to_wgs84
@@ -292,7 +294,7 @@ def _apply_mapping(gdf: gpd.GeoDataFrame, mapping: dict[str, str] | None, spec: 
         problems.append(f"several columns are mapped to {', '.join(dups)}; map one each")
     if problems:
         raise _fail(path, "; ".join(problems))
-    return gdf.rename(columns=mapping)
+    return gdf.rename(columns=mapping, copy=False)
 
 
 def _text_ids(ids: pd.Series) -> pd.Series:
@@ -428,13 +430,15 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
 
 def _wrong_kind(gdf: gpd.GeoDataFrame, spec: LayerSpec, src: str) -> Finding | None:
     """One finding when no feature has the layer's geometry kind (the wrong file or layer)."""
-    types = gdf.geometry.geom_type.dropna()
-    if len(types) == 0:
+    geoms = np.asarray(gdf.geometry.array, dtype=object)
+    ids = shapely.get_type_id(geoms)
+    ids = ids[ids >= 0]
+    single = {"Point": 0, "LineString": 1, "Polygon": 3}[spec.geometry]
+    if len(ids) == 0 or np.isin(ids, [single, single + 3]).any():
         return None
-    right = types.isin([spec.geometry, f"Multi{spec.geometry}"])
-    if right.any():
-        return None
-    kinds = ", ".join(sorted(types.unique()))
+    names = ("Point", "LineString", "LinearRing", "Polygon", "MultiPoint", "MultiLineString",
+             "MultiPolygon", "GeometryCollection")
+    kinds = ", ".join(sorted(names[int(i)] for i in np.unique(ids)))
     return Finding("error", "geometry_type", f"the file holds {kinds} features but {spec.name} "
                    f"needs {spec.geometry} geometries; import it as another layer or choose the "
                    "right file/--layer", spec.name, source=src)
