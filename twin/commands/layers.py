@@ -162,6 +162,8 @@ def import_cmd(file: Path, layer: str | None, source: Path | None, mapping: tupl
         kwargs["layer"] = source_layer
     new = import_layer(twin, layer, source, **kwargs)
     write_twin(new, file, overwrite=True)
+    for finding in new.extras.get("import_findings", []):
+        click.echo(finding.format())
     before = len(twin.layers.get(layer, [])) if layer in twin.layers else 0
     click.echo(f"{layer}: {len(new.layers[layer]):,} features "
                f"({'replaced' if replace else f'{len(new.layers[layer]) - before:,} added'})")

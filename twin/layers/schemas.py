@@ -285,7 +285,8 @@ def coerce_fields(frame: pd.DataFrame, spec: LayerSpec, *, source: str | None = 
             values = numeric
         for fid, val in zip(ids[bad].head(50), col[bad].head(50), strict=False):
             findings.append(Finding(
-                "error", "type", f"{val!r} is not a {f.type}; enter a number"
+                "error", "type", f"{val!r} is not {'an' if f.type == 'int' else 'a'} {f.type}; "
+                "enter a number"
                 if f.type != "bool" else f"{val!r} is not true/false",
                 layer=spec.name, feature=fid, field=f.name, source=source))
         if int(bad.sum()) > 50:
