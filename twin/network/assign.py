@@ -10,16 +10,7 @@ All-or-nothing loading is vectorised: one :func:`scipy.sparse.csgraph.dijkstra` 
 origin's shortest-path tree, and the trees are accumulated level by level on flat arrays.
 Zones numbered below ``first_thru_node`` are never passed through: their outgoing links are
 attached to a separate source copy of the node, so only trips starting there may use them.
-
-Examples
---------
->>> import numpy as np
->>> net = Network(n_nodes=2, from_node=[0, 0], to_node=[1, 1], capacity=[100.0, 400.0],
-...               fft=[10.0, 20.0], b=[1.0, 1.0], power=[1.0, 1.0], length=[1.0, 1.0],
-...               first_thru_node=0, zone_nodes=[0, 1])
->>> res = assign(net, np.array([[0.0, 300.0], [0.0, 0.0]]))
->>> np.round(res.flows, 2).tolist(), round(res.tstt, 1)
-([166.67, 133.33], 8000.0)
+See :func:`assign` for an example.
 """
 
 from __future__ import annotations
@@ -32,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
-from scipy.sparse.csgraph import dijkstra
+from scipy.sparse.csgraph import breadth_first_order, dijkstra
 
 from twin._errors import AssignmentError
 
@@ -50,7 +41,7 @@ _METHODS = ("bfw", "cfw", "fw")
 _MAX_CONJ = 0.99999
 
 
-@dataclass
+@dataclass(init=False, eq=False)
 class Network:
     """A directed road network with BPR link parameters, nodes numbered ``0 .. n_nodes - 1``.
 
@@ -103,20 +94,23 @@ class Network:
     zone_nodes: IntArray
     link_ids: NDArray[Any] | None = None
 
-    def __post_init__(self) -> None:
-        self.n_nodes = int(self.n_nodes)
-        self.first_thru_node = int(self.first_thru_node)
-        self.from_node = _as_int(self.from_node, "from_node")
-        self.to_node = _as_int(self.to_node, "to_node")
-        self.zone_nodes = _as_int(self.zone_nodes, "zone_nodes")
+    def __init__(self, n_nodes: int, from_node: ArrayLike, to_node: ArrayLike,
+                 capacity: ArrayLike, fft: ArrayLike, b: ArrayLike, power: ArrayLike,
+                 length: ArrayLike, first_thru_node: int, zone_nodes: ArrayLike,
+                 link_ids: ArrayLike | None = None) -> None:
+        self.n_nodes, self.first_thru_node = int(n_nodes), int(first_thru_node)
+        self.from_node = _as_int(from_node, "from_node")
+        self.to_node = _as_int(to_node, "to_node")
+        self.zone_nodes = _as_int(zone_nodes, "zone_nodes")
         m = self.from_node.shape[0]
-        for name in ("capacity", "fft", "b", "power", "length"):
-            arr = np.asarray(getattr(self, name), dtype=np.float64)
-            if arr.ndim == 0:
-                arr = np.full(m, float(arr))
-            setattr(self, name, arr)
-        if self.link_ids is not None:
-            self.link_ids = np.asarray(self.link_ids)
+
+        def floats(values: ArrayLike) -> FloatArray:
+            arr = np.asarray(values, dtype=np.float64)
+            return np.full(m, float(arr)) if arr.ndim == 0 else arr
+
+        self.capacity, self.fft, self.b = floats(capacity), floats(fft), floats(b)
+        self.power, self.length = floats(power), floats(length)
+        self.link_ids = None if link_ids is None else np.asarray(link_ids)
         self._validate()
 
     @property
@@ -135,51 +129,40 @@ class Network:
         return f"link {ident} (node {self.from_node[i]} -> {self.to_node[i]})"
 
     def _validate(self) -> None:
-        m = self.n_links
-        for name in ("to_node", "capacity", "fft", "b", "power", "length"):
-            if getattr(self, name).shape != (m,):
-                msg = f"network: {name} has shape {getattr(self, name).shape}, expected ({m},)"
-                raise AssignmentError(msg)
-        if self.link_ids is not None and self.link_ids.shape != (m,):
-            msg = f"network: link_ids has shape {self.link_ids.shape}, expected ({m},)"
-            raise AssignmentError(msg)
-        if self.n_nodes < 1:
-            msg = f"network: n_nodes must be >= 1 (got {self.n_nodes})"
-            raise AssignmentError(msg)
-        if not 0 <= self.first_thru_node <= self.n_nodes:
-            msg = (f"network: first_thru_node must be in 0..{self.n_nodes} "
-                   f"(got {self.first_thru_node})")
-            raise AssignmentError(msg)
-        for name in ("from_node", "to_node", "zone_nodes"):
-            arr = getattr(self, name)
-            bad = np.flatnonzero((arr < 0) | (arr >= self.n_nodes))
-            if bad.size:
-                where = (self.link_label(int(bad[0])) if name != "zone_nodes"
-                         else f"zone {int(bad[0])}")
-                msg = (f"network: {where}: {name} {int(arr[bad[0]])} is not a node "
-                       f"(0..{self.n_nodes - 1})")
-                raise AssignmentError(msg)
+        """Raise one AssignmentError listing every problem found."""
+        m, n = self.n_links, self.n_nodes
+        shapes = {k: getattr(self, k).shape
+                  for k in ("to_node", "capacity", "fft", "b", "power", "length")}
+        if self.link_ids is not None:
+            shapes["link_ids"] = self.link_ids.shape
+        problems = [f"{k} has shape {v}, expected ({m},)" for k, v in shapes.items() if v != (m,)]
+        if n < 1 or not 0 <= self.first_thru_node <= n:
+            problems.append(f"need n_nodes >= 1 and 0 <= first_thru_node <= n_nodes (got "
+                            f"{n} and {self.first_thru_node})")
+        if problems:
+            raise AssignmentError("network: " + "; ".join(problems))
+        bad_zone = np.flatnonzero((self.zone_nodes < 0) | (self.zone_nodes >= n))
+        problems += [f"zone {i}: node {self.zone_nodes[i]} is not in 0..{n - 1}"
+                     for i in bad_zone[:3]]
         if np.unique(self.zone_nodes).size != self.n_zones:
-            msg = "network: zone_nodes lists a node twice"
-            raise AssignmentError(msg)
+            problems.append("zone_nodes lists a node twice")
+        finite = {k: np.isfinite(getattr(self, k)) for k in ("fft", "b", "power")}
         checks = (
-            ("fft", ~(self.fft >= 0) | ~np.isfinite(self.fft), "free-flow time must be >= 0"),
-            ("capacity", ~(self.capacity >= 0) | np.isnan(self.capacity),
-             "capacity must be >= 0"),
-            ("capacity", (self.capacity == 0) & (self.b > 0),
-             "capacity must be > 0 when b > 0"),
-            ("b", ~(self.b >= 0) | ~np.isfinite(self.b), "b must be >= 0 and finite"),
-            ("power", ~(self.power >= 0) | ~np.isfinite(self.power),
-             "power must be >= 0 and finite"),
+            ("from_node", (self.from_node < 0) | (self.from_node >= n), f"not in 0..{n - 1}"),
+            ("to_node", (self.to_node < 0) | (self.to_node >= n), f"not in 0..{n - 1}"),
+            ("fft", ~(self.fft >= 0) | ~finite["fft"], "free-flow time must be >= 0"),
+            ("capacity", ~(self.capacity >= 0), "capacity must be >= 0"),
+            ("capacity", (self.capacity == 0) & (self.b > 0), "capacity must be > 0 when b > 0"),
+            ("b", ~(self.b >= 0) | ~finite["b"], "b must be >= 0"),
+            ("power", ~(self.power >= 0) | ~finite["power"], "power must be >= 0"),
         )
-        for name, bad_mask, what in checks:
-            bad = np.flatnonzero(bad_mask)
-            if bad.size:
-                i = int(bad[0])
-                more = f" ({bad.size - 1} more link(s) too)" if bad.size > 1 else ""
-                msg = (f"network: {self.link_label(i)}: {what} "
-                       f"(got {name} = {getattr(self, name)[i]}){more}")
-                raise AssignmentError(msg)
+        for name, mask, what in checks:
+            bad = np.flatnonzero(mask)
+            more = f" ({bad.size - 1} more link(s) too)" if bad.size > 1 else ""
+            problems += [f"{self.link_label(int(i))}: {what} (got {name} = "
+                         f"{getattr(self, name)[i]}){more}" for i in bad[:1]]
+        if problems:
+            raise AssignmentError("network: " + "; ".join(problems))
 
 
 @dataclass
@@ -188,17 +171,15 @@ class AssignmentResult:
 
     Attributes
     ----------
-    flows : ndarray
-        Link flows at the last iterate.
-    times : ndarray
-        Link travel times at those flows.
+    flows, times : ndarray
+        Link flows at the last iterate, and link travel times at those flows.
     iterations : int
-        Number of iterations (all-or-nothing loads at iterates; the first is the free-flow load).
+        Number of iterates (the first is the all-or-nothing load at free-flow times).
     relative_gap : float
         ``(tstt - sptt) / tstt`` of the returned flows.
     tstt, sptt : float
-        Total system travel time, and the travel time of the demand on the shortest paths at
-        the returned link times.
+        Total system travel time, and the demand's travel time on the shortest paths at
+        ``times``.
     beckmann : float
         The Beckmann objective (sum of the integrals of the link cost functions).
     gap_history : ndarray
@@ -232,42 +213,42 @@ class FlowComparison:
 
 
 class _BPR:
-    """BPR cost, derivative and integral for a set of links."""
+    """BPR cost ``fft + fb * (v / c) ** p``, its derivative and integral, on a set of links."""
 
-    def __init__(self, net: Network) -> None:
-        self.fft = net.fft
-        self.fb = net.fft * net.b
-        with np.errstate(divide="ignore"):
-            self.inv_cap = np.where(net.capacity > 0, 1.0 / net.capacity, 0.0)
-        self.power = net.power
-        uniq = np.unique(net.power)
-        self.p: float | FloatArray = float(uniq[0]) if uniq.size == 1 else net.power
+    def __init__(self, fft: FloatArray, fb: FloatArray, inv_cap: FloatArray,
+                 power: FloatArray, scalar_power: bool | None = None) -> None:
+        self.fft, self.fb, self.inv_cap, self.power = fft, fb, inv_cap, power
+        # one exponent for all links (the usual case) is a scalar: faster np.power
+        self.scalar_power = bool(np.all(power == power[:1])) if scalar_power is None else (
+            scalar_power)
+        self.p: float | FloatArray = float(power[0]) if self.scalar_power and power.size else power
+        self.fbp = fb * power * inv_cap
+        self.smooth = bool(np.all(power >= 1))
 
-    def _ratio_pow(self, v: FloatArray, sel: IntArray | None, extra: float) -> FloatArray:
-        p = self.p if np.ndim(self.p) == 0 or sel is None else np.asarray(self.p)[sel]
-        inv = self.inv_cap if sel is None else self.inv_cap[sel]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.power(v * inv, np.asarray(p) + extra)
+    @classmethod
+    def of(cls, net: Network) -> _BPR:
+        inv_cap = np.zeros(net.n_links)
+        np.divide(1.0, net.capacity, out=inv_cap, where=net.capacity > 0)
+        return cls(net.fft, net.fft * net.b, inv_cap, net.power)
+
+    def subset(self, sel: IntArray) -> _BPR:
+        return _BPR(self.fft[sel], self.fb[sel], self.inv_cap[sel], self.power[sel],
+                    self.scalar_power)
 
     def cost(self, v: FloatArray) -> FloatArray:
-        return self.fft + self.fb * self._ratio_pow(v, None, 0.0)
-
-    def sub_cost(self, v: FloatArray, sel: IntArray) -> FloatArray:
-        return self.fft[sel] + self.fb[sel] * self._ratio_pow(v, sel, 0.0)
-
-    def sub_deriv(self, v: FloatArray, sel: IntArray) -> FloatArray:
-        p = np.asarray(self.p) if np.ndim(self.p) == 0 else self.power[sel]
-        r = self._ratio_pow(v, sel, -1.0)
-        d = self.fb[sel] * p * self.inv_cap[sel] * r
-        return np.where(np.isfinite(d), d, 0.0)
+        return self.fft + self.fb * np.power(v * self.inv_cap, self.p)
 
     def deriv(self, v: FloatArray) -> FloatArray:
-        return self.sub_deriv(v, np.arange(v.shape[0]))
+        if self.smooth:
+            return self.fbp * np.power(v * self.inv_cap, self.p - 1.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = self.fbp * np.power(v * self.inv_cap, self.p - 1.0)
+        return np.where(np.isfinite(out), out, 0.0)
 
     def integral(self, v: FloatArray) -> float:
-        rp1 = self._ratio_pow(v, None, 1.0)
-        cap = np.where(self.inv_cap > 0, 1.0 / np.where(self.inv_cap > 0, self.inv_cap, 1.0), 0.0)
-        return float(np.sum(self.fft * v + self.fb * cap * rp1 / (self.power + 1.0)))
+        r = v * self.inv_cap
+        # fb * c * r**(p + 1) / (p + 1) == fb * v * r**p / (p + 1)
+        return float(np.sum(self.fft * v + self.fb * v * np.power(r, self.p) / (self.power + 1)))
 
 
 class _Loader:
@@ -281,40 +262,30 @@ class _Loader:
         self.keys, inverse = np.unique(key, return_inverse=True)
         self.link_key_pos = inverse
         self.parallel = self.keys.size < net.n_links
-        rows = self.keys // g
-        self.indptr = np.concatenate(([0], np.cumsum(np.bincount(rows, minlength=g))))
-        self.indices = (self.keys % g).astype(np.int32)
+        indptr = np.concatenate(([0], np.cumsum(np.bincount(self.keys // g, minlength=g))))
         self.best_link = np.empty(self.keys.size, dtype=np.int64)
         self.best_link[inverse] = np.arange(net.n_links)
+        self.csr = sp.csr_matrix((np.ones(self.keys.size), self.keys % g, indptr), shape=(g, g))
         self.n_links = net.n_links
         # origins with demand, their graph source node, and their destination loads
-        demand = demand.tocsr()
-        origins = np.flatnonzero(np.diff(demand.indptr))
-        self.origins = origins
-        zone_nodes = net.zone_nodes
-        o_nodes = zone_nodes[origins]
-        self.sources = np.where(o_nodes < ftn, o_nodes + n, o_nodes)
-        sub = demand[origins].tocoo()
-        self.dem_row = sub.row.astype(np.int64)
-        self.dem_node = zone_nodes[sub.col]
-        self.dem_val = sub.data.astype(np.float64)
+        self.zone_nodes = zones = net.zone_nodes
+        self.origins = np.flatnonzero(np.diff(demand.indptr))
+        self.sources = np.where(zones[self.origins] < ftn, zones[self.origins] + n,
+                                zones[self.origins])
+        sub = demand[self.origins].tocoo()
+        self.dem_row, self.dem_val = sub.row.astype(np.int64), sub.data.astype(np.float64)
+        self.dem_node = zones[sub.col]
         self.dem_flat = self.dem_row * g + self.dem_node
-        self.zone_nodes = zone_nodes
-        self.net = net
 
     def graph(self, cost: FloatArray) -> sp.csr_matrix:
+        """The shortest-path graph at link costs ``cost`` (cheapest of parallel links)."""
         if self.parallel:
-            data = np.full(self.keys.size, np.inf)
-            np.minimum.at(data, self.link_key_pos, cost)
             order = np.lexsort((cost, self.link_key_pos))
             first = np.ones(order.size, dtype=bool)
-            first[1:] = self.link_key_pos[order][1:] != self.link_key_pos[order][:-1]
+            first[1:] = self.link_key_pos[order[1:]] != self.link_key_pos[order[:-1]]
             self.best_link = order[first]
-        else:
-            data = np.empty(self.keys.size)
-            data[self.link_key_pos] = cost
-        return sp.csr_matrix((data, self.indices, self.indptr),
-                             shape=(self.n_graph, self.n_graph))
+        self.csr.data[:] = cost[self.best_link]
+        return self.csr
 
     def load(self, cost: FloatArray) -> tuple[FloatArray, float]:
         """Return AON link flows and the SPTT at link costs ``cost``."""
@@ -326,39 +297,17 @@ class _Loader:
         d_od = dist.ravel()[self.dem_flat]
         if not np.all(np.isfinite(d_od)):
             self._unreachable(d_od)
-        sptt = float(d_od @ self.dem_val)
         k = self.sources.size
-        size = k * g
-        load = np.zeros(size)
+        load = np.zeros(k * g)
         np.add.at(load, self.dem_flat, self.dem_val)
         pred_flat = pred.ravel().astype(np.int64)
         tree = np.flatnonzero(pred_flat >= 0)
-        parent = np.full(size, -1, dtype=np.int64)
-        parent[tree] = pred_flat[tree] + (tree // g) * g
-        depth = self._depth(parent, tree)
-        order = tree[np.argsort(depth[tree], kind="stable")]
-        bounds = np.searchsorted(depth[order], np.arange(1, int(depth.max(initial=0)) + 2))
-        for lev in range(bounds.size - 2, -1, -1):
-            seg = order[bounds[lev]:bounds[lev + 1]]
-            np.add.at(load, parent[seg], load[seg])
+        parent = pred_flat[tree] + (tree // g) * g
+        _accumulate(load, tree, parent, self.sources + np.arange(k) * g)
         used = tree[load[tree] > 0]
         pos = np.searchsorted(self.keys, pred_flat[used] * g + used % g)
         flows = np.bincount(self.best_link[pos], weights=load[used], minlength=self.n_links)
-        return flows, sptt
-
-    @staticmethod
-    def _depth(parent: IntArray, tree: IntArray) -> IntArray:
-        """Depth of every node in its tree by pointer jumping (log(depth) vector passes)."""
-        depth = np.zeros(parent.size, dtype=np.int64)
-        depth[tree] = 1
-        nxt = parent.copy()
-        active = tree[nxt[tree] >= 0]
-        while active.size:
-            up = nxt[active]
-            depth[active] += depth[up]
-            nxt[active] = nxt[up]
-            active = active[nxt[active] >= 0]
-        return depth
+        return flows.astype(np.float64, copy=False), float(d_od @ self.dem_val)
 
     def _unreachable(self, d_od: FloatArray) -> None:
         i = int(np.flatnonzero(~np.isfinite(d_od))[0])
@@ -369,46 +318,108 @@ class _Loader:
         raise AssignmentError(msg)
 
 
+#: Forests up to this many (origin, node) slots are accumulated by pointer jumping, larger ones
+#: by one breadth-first search (less fixed cost vs. less work per node; crossover ~3,000).
+_SMALL_FOREST = 3000
+
+
+def _accumulate(load: FloatArray, tree: IntArray, parent: IntArray, roots: IntArray) -> None:
+    """Add to every node of a forest the load of all its descendants, in place.
+
+    ``tree`` are the non-root nodes and ``parent`` their parents. Nodes are grouped by depth,
+    and levels are folded into their parents deepest first (``np.add.at`` per level).
+    """
+    size = load.size
+    if size <= _SMALL_FOREST:
+        order, ends, up = _levels_by_jumping(size, tree, parent)
+    else:
+        order, ends, up = _levels_by_bfs(size, tree, parent, roots)
+    for lev in range(len(ends) - 1, 0, -1):
+        seg = order[ends[lev - 1]:ends[lev]]
+        np.add.at(load, up[seg], load[seg])
+
+
+def _levels_by_jumping(size: int, tree: IntArray,
+                       parent: IntArray) -> tuple[IntArray, list[int], IntArray]:
+    """Non-root nodes sorted by depth, depth from pointer jumping (log(depth) passes)."""
+    up, depth = np.full(size, -1, dtype=np.int64), np.zeros(size, dtype=np.int64)
+    up[tree], depth[tree] = parent, 1
+    nxt = up.copy()
+    active = tree[nxt[tree] >= 0]
+    while active.size:
+        jump = nxt[active]
+        depth[active] += depth[jump]
+        nxt[active] = nxt[jump]
+        active = active[nxt[active] >= 0]
+    order = tree[np.argsort(depth[tree], kind="stable")]
+    ends = np.searchsorted(depth[order], np.arange(1, int(depth.max(initial=0)) + 2))
+    return order, ends.tolist(), up
+
+
+def _levels_by_bfs(size: int, tree: IntArray, parent: IntArray,
+                   roots: IntArray) -> tuple[IntArray, list[int], IntArray]:
+    """Nodes in breadth-first order from a super-root joined to ``roots``.
+
+    In that order parents' positions never decrease, so each level's end is one binary search.
+    """
+    top = size  # the super-root
+    rows, cols = np.concatenate((np.full(roots.size, top), parent)), np.concatenate((roots, tree))
+    forest = sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(size + 1, size + 1))
+    order = breadth_first_order(forest, top, directed=True, return_predecessors=False)
+    up = np.full(size + 1, top, dtype=np.int64)
+    up[tree] = parent
+    where = np.empty(size + 1, dtype=np.int64)
+    where[order] = np.arange(order.size)
+    parent_pos = where[up[order]]
+    parent_pos[0] = -1
+    ends = [1, 1 + roots.size]  # level 0: the super-root; level 1: the roots
+    while ends[-1] < order.size:
+        ends.append(int(np.searchsorted(parent_pos, ends[-1], side="left")))
+    # keep levels >= 2 (nodes with a real parent)
+    return order, ends[1:], up
+
+
 def _line_search(bpr: _BPR, x: FloatArray, d: FloatArray, start: float) -> float:
-    """Exact minimiser in [0, 1] of the Beckmann objective along ``x + tau * d``."""
+    """Exact minimiser in [0, 1] of the Beckmann objective along ``x + tau * d``.
+
+    Safeguarded Newton on the directional derivative, warm-started at ``start`` (the
+    previous step), on the links where ``d`` is not zero.
+    """
     sel = np.flatnonzero(d)
-    if sel.size == 0:
+    sub, xs, ds = bpr.subset(sel), x[sel], d[sel]
+    g0 = float(sub.cost(xs) @ ds)
+    if sel.size == 0 or g0 >= 0:
         return 0.0
-    xs, ds = x[sel], d[sel]
-
-    def slope(tau: float) -> float:
-        return float(bpr.sub_cost(np.maximum(xs + tau * ds, 0.0), sel) @ ds)
-
-    g0 = slope(0.0)
-    if g0 >= 0:
-        return 0.0
-    if slope(1.0) <= 0:
+    if float(sub.cost(np.maximum(xs + ds, 0.0)) @ ds) <= 0:
         return 1.0
     lo, hi = 0.0, 1.0
     tau = min(max(start, 1e-6), 1 - 1e-6)
     tol = 1e-12 * abs(g0)
+    d2 = ds * ds
     for _ in range(100):
         v = np.maximum(xs + tau * ds, 0.0)
-        g = float(bpr.sub_cost(v, sel) @ ds)
+        g = float(sub.cost(v) @ ds)
         if abs(g) <= tol:
             break
-        if g > 0:
-            hi = tau
-        else:
-            lo = tau
+        lo, hi = (lo, tau) if g > 0 else (tau, hi)
         if hi - lo <= 1e-15:
             break
-        h = float(bpr.sub_deriv(v, sel) @ (ds * ds))
+        h = float(sub.deriv(v) @ d2)
         step = tau - g / h if h > 0 else -1.0
         tau = step if lo < step < hi else 0.5 * (lo + hi)
     return tau
 
 
-def _direction(method: str, x: FloatArray, y: FloatArray, hess: FloatArray,
+def _conjugate(method: str, x: FloatArray, y: FloatArray, hess: FloatArray,
                prev: list[FloatArray]) -> FloatArray:
-    """Return the target point ``s`` (search direction ``s - x``) of one iteration."""
-    if method == "fw" or not prev:
-        return y
+    """Return the target point ``s`` (search direction ``s - x``) of a (bi-)conjugate step.
+
+    ``y`` is the all-or-nothing flow at ``x``, ``prev`` the previous targets (latest first) and
+    ``hess`` the diagonal Hessian of the objective at ``x``. The direction is made conjugate
+    (``d' H d_prev = 0``) to the one or two previous directions while ``s`` stays a convex
+    combination of ``y`` and ``prev``; if the bi-conjugate weights are not all >= 0, the
+    conjugate direction is used (weight on ``prev[0]`` clipped to ``[0, 0.99999]``).
+    """
     g = y - x
     p = prev[0] - x
     hp = hess * p
@@ -426,23 +437,23 @@ def _direction(method: str, x: FloatArray, y: FloatArray, hess: FloatArray,
                 return beta0 * (y + nu * prev[0] + mu * prev[1])
     denom = ghp - php
     alpha = ghp / denom if denom != 0 else 0.0
-    alpha = min(max(alpha, 0.0), _MAX_CONJ)
+    if alpha > _MAX_CONJ:  # the previous direction would dominate: jamming, restart
+        return y
+    alpha = max(alpha, 0.0)
     return alpha * prev[0] + (1 - alpha) * y
 
 
 def _as_demand(demand: ArrayLike | sp.spmatrix | sp.sparray, n_zones: int) -> sp.csr_matrix:
-    mat = sp.csr_matrix(demand) if sp.issparse(demand) else sp.csr_matrix(
-        np.asarray(demand, dtype=np.float64))
-    if mat.shape != (n_zones, n_zones):
-        msg = f"demand has shape {mat.shape}, expected ({n_zones}, {n_zones}) (zones x zones)"
+    coo = sp.coo_matrix(demand if sp.issparse(demand) else np.asarray(demand, dtype=float),
+                        dtype=np.float64)
+    if coo.shape != (n_zones, n_zones):
+        msg = f"demand has shape {coo.shape}, expected ({n_zones}, {n_zones}) (zones x zones)"
         raise AssignmentError(msg)
-    mat = mat.astype(np.float64)
-    if not np.all(np.isfinite(mat.data)) or np.any(mat.data < 0):
+    if not np.all(np.isfinite(coo.data)) or np.any(coo.data < 0):
         msg = "demand must be finite and >= 0"
         raise AssignmentError(msg)
-    mat.setdiag(0.0)
-    mat.eliminate_zeros()
-    return mat
+    keep = (coo.row != coo.col) & (coo.data > 0)  # intrazonal trips use no link
+    return sp.csr_matrix((coo.data[keep], (coo.row[keep], coo.col[keep])), shape=coo.shape)
 
 
 def assign(network: Network, demand: ArrayLike | sp.spmatrix | sp.sparray, *,
@@ -491,7 +502,7 @@ def assign(network: Network, demand: ArrayLike | sp.spmatrix | sp.sparray, *,
         msg = f"gap must be > 0 and max_iter >= 1 (got gap={gap}, max_iter={max_iter})"
         raise AssignmentError(msg)
     loader = _Loader(network, _as_demand(demand, network.n_zones))
-    bpr = _BPR(network)
+    bpr = _BPR.of(network)
     x, _ = loader.load(network.fft)
     history: list[float] = []
     prev: list[FloatArray] = []
@@ -509,12 +520,10 @@ def assign(network: Network, demand: ArrayLike | sp.spmatrix | sp.sparray, *,
             progress(iteration, rgap)
         if rgap <= gap or iteration >= max_iter:
             break
-        s = _direction(method, x, y, bpr.deriv(x) if prev else t, prev)
+        s = y if method == "fw" or not prev else _conjugate(method, x, y, bpr.deriv(x), prev)
         d = s - x
-        if float(t @ d) >= 0 and s is not y:  # not a descent direction: plain FW step
-            s = y
-            d = y - x
-            prev = []
+        if s is not y and float(t @ d) >= 0:  # not a descent direction: plain FW step
+            s, d, prev = y, y - x, []
         tau = _line_search(bpr, x, d, tau)
         x = np.maximum(x + tau * d, 0.0)
         prev = [] if tau >= 1.0 - 1e-12 else [s, *prev][:2]
@@ -595,13 +604,9 @@ def compare_flows(result: AssignmentResult | ArrayLike, best: ArrayLike) -> Flow
 
 
 def _as_int(values: ArrayLike, name: str) -> IntArray:
-    arr = np.asarray(values)
-    if arr.ndim != 1:
-        arr = arr.reshape(-1)
-    if arr.size and not np.issubdtype(arr.dtype, np.integer):
-        as_float = arr.astype(np.float64)
-        if not np.all(as_float == np.round(as_float)):
-            msg = f"network: {name} must hold integer node indices"
-            raise AssignmentError(msg)
+    arr = np.asarray(values).reshape(-1)
+    if not np.issubdtype(arr.dtype, np.integer) and np.any(arr != np.round(arr)):
+        msg = f"network: {name} must hold integer node indices"
+        raise AssignmentError(msg)
     return arr.astype(np.int64)
 
