@@ -260,7 +260,7 @@ def test_bad_options() -> None:
 
 @pytest.mark.parametrize(("field", "value", "match"), [
     ("capacity", -5.0, r"link 1 \(node 0 -> 1\): capacity must be >= 0 \(got capacity = -5"),
-    ("capacity", 0.0, r"link 1 \(node 0 -> 1\): capacity must be > 0 when b > 0"),
+    ("capacity", 0.0, r"link 1 \(node 0 -> 1\): capacity must be > 0 when fft and b are"),
     ("fft", -1.0, r"link 1 \(node 0 -> 1\): free-flow time must be >= 0 \(got fft = -1"),
     ("b", np.nan, r"link 1 .*: b must be >= 0"),
     ("power", -2.0, r"link 1 .*: power must be >= 0"),

@@ -152,7 +152,8 @@ class Network:
             ("to_node", (self.to_node < 0) | (self.to_node >= n), f"not in 0..{n - 1}"),
             ("fft", ~(self.fft >= 0) | ~finite["fft"], "free-flow time must be >= 0"),
             ("capacity", ~(self.capacity >= 0), "capacity must be >= 0"),
-            ("capacity", (self.capacity == 0) & (self.b > 0), "capacity must be > 0 when b > 0"),
+            ("capacity", (self.capacity == 0) & (self.fft * self.b > 0),
+             "capacity must be > 0 when fft and b are"),
             ("b", ~(self.b >= 0) | ~finite["b"], "b must be >= 0"),
             ("power", ~(self.power >= 0) | ~finite["power"], "power must be >= 0"),
         )

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from twin._errors import AssignmentError
 from twin.network.assign import Network
@@ -89,9 +89,12 @@ class TNTPData:
     network : Network
         Links with BPR parameters; ``link_ids`` are the link numbers ``1 .. m``.
     demand : ndarray
-        Trips, zones x zones (row ``i`` is zone ``i + 1``).
+        Trips, zones x zones (row ``i`` is zone ``zone_ids[i]``).
     node_ids : ndarray
-        TNTP number of each network node.
+        TNTP number of each network node (zones first, in ``zone_ids`` order).
+    zone_ids : ndarray
+        TNTP number of each zone (row of ``demand``): ``1 .. <NUMBER OF ZONES>``, or the
+        numbers the trips file uses when it numbers zones like nodes (as Munich does).
     links : TNTPLinks
         Every column of the net file (speed, toll, link_type ...) and its metadata.
     trips_metadata : dict
@@ -108,6 +111,7 @@ class TNTPData:
     network: Network
     demand: FloatArray
     node_ids: IntArray
+    zone_ids: IntArray
     links: TNTPLinks
     trips_metadata: dict[str, str]
     coordinates: FloatArray | None = None
@@ -128,35 +132,26 @@ def _fail(path: Path, lineno: int | None, what: str) -> AssignmentError:
     return AssignmentError(f"{where}: {what}")
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    """Yield (line number, text) with comments removed, skipping blank lines."""
+def _split_metadata(path: Path) -> tuple[dict[str, str], list[tuple[int, str]]]:
+    """Split a file into its metadata and the (line number, text) of the other non-blank lines,
+    with ``~`` comments removed."""
+    meta: dict[str, str] = {}
+    body: list[tuple[int, str]] = []
+    in_meta = True
     try:
         with open(path, encoding="utf-8", errors="replace") as fh:
             for lineno, raw in enumerate(fh, 1):
                 text = raw.split("~", 1)[0].strip()
-                if text:
-                    yield lineno, text
+                match = _META.match(text) if in_meta and text else None
+                if match is None:
+                    in_meta = in_meta and not text
+                    body += [(lineno, text)] if text else []
+                elif (key := " ".join(match.group(1).upper().split())) == "END OF METADATA":
+                    in_meta = False
+                else:
+                    meta[key] = match.group(2).strip()
     except OSError as err:
-        msg = f"{path}: cannot be read ({err.strerror or err})"
-        raise AssignmentError(msg) from err
-
-
-def _split_metadata(path: Path) -> tuple[dict[str, str], list[tuple[int, str]]]:
-    """Split a file into its metadata and the (line number, text) of the body."""
-    meta: dict[str, str] = {}
-    body: list[tuple[int, str]] = []
-    in_meta = True
-    for lineno, text in _lines(path):
-        match = _META.match(text) if in_meta else None
-        if match is None:
-            in_meta = False
-            body.append((lineno, text))
-            continue
-        key = " ".join(match.group(1).upper().split())
-        if key == "END OF METADATA":
-            in_meta = False
-        else:
-            meta[key] = match.group(2).strip()
+        raise _fail(path, None, f"cannot be read ({err.strerror or err})") from err
     return meta, body
 
 
@@ -273,11 +268,7 @@ def read_links(path: str | Path) -> TNTPLinks:
 
 
 def _pairs(path: Path, lineno: int, text: str) -> Iterator[tuple[int, float]]:
-    pieces = text.split(";")
-    for piece in pieces:
-        piece = piece.strip()
-        if not piece:
-            continue
+    for piece in filter(None, (p.strip() for p in text.split(";"))):
         parts = piece.split(":")
         if len(parts) != 2:
             msg = f"expected 'destination : flow' pairs separated by ';', got {piece!r}"
@@ -289,7 +280,74 @@ def _pairs(path: Path, lineno: int, text: str) -> Iterator[tuple[int, float]]:
         yield dest, flow
 
 
-def read_trips(path: str | Path, n_zones: int | None = None) -> tuple[FloatArray, dict[str, str]]:
+#: origin, destination, flow, line of the pair, line of its ``Origin``
+_TripRows = tuple[IntArray, IntArray, FloatArray, IntArray, IntArray]
+
+
+def _trip_rows(path: Path) -> tuple[dict[str, str], _TripRows]:
+    """Metadata and every (origin, destination, flow, line) of a trips file, as written."""
+    meta, body = _split_metadata(path)
+    rows: list[tuple[int, int, float, int, int]] = []
+    origin: int | None = None
+    origin_line = 0
+    for lineno, text in body:
+        match = _ORIGIN.match(text)
+        if match is not None:
+            rest = match.group(1).split(None, 1)
+            if not rest:
+                raise _fail(path, lineno, "'Origin' without a zone number")
+            origin, origin_line = _node_id(path, lineno, rest[0].rstrip(";"), "origin"), lineno
+            text = rest[1] if len(rest) > 1 else ""
+        for dest, flow in _pairs(path, lineno, text):
+            if origin is None:
+                raise _fail(path, lineno, "'destination : flow' pairs before any 'Origin' line")
+            rows.append((origin, dest, flow, lineno, origin_line))
+    cols = list(zip(*rows, strict=True)) if rows else [(), (), (), (), ()]
+    return meta, (np.asarray(cols[0], dtype=np.int64), np.asarray(cols[1], dtype=np.int64),
+                  np.asarray(cols[2], dtype=np.float64), np.asarray(cols[3], dtype=np.int64),
+                  np.asarray(cols[4], dtype=np.int64))
+
+
+def _infer_zones(n_zones: int | None, ids: IntArray, nodes: IntArray | None = None) -> IntArray:
+    """Zones ``1 .. n_zones``, unless the file numbers zones like nodes (e.g. Munich): then the
+    numbers used, if most lie outside ``1 .. n_zones``, there are at most ``n_zones`` of them
+    and (when ``nodes`` is given) all are nodes of the network."""
+    used = np.unique(ids)
+    if n_zones is None:
+        return used
+    inside = int(np.sum((used >= 1) & (used <= n_zones)))
+    if (used.size - inside > inside and used.size <= n_zones
+            and (nodes is None or np.isin(used, nodes).all())):
+        return used
+    return np.arange(1, n_zones + 1, dtype=np.int64)
+
+
+def _lookup(keys: IntArray, values: IntArray) -> tuple[IntArray, NDArray[np.bool_]]:
+    """Position of each value in ``keys`` (any order) and whether it was found."""
+    sorter = np.argsort(keys, kind="stable")
+    pos = np.minimum(np.searchsorted(keys, values, sorter=sorter), max(keys.size - 1, 0))
+    found = keys[sorter[pos]] == values if keys.size else np.zeros(values.size, dtype=bool)
+    return sorter[pos], found
+
+
+def _demand(path: Path, rows: _TripRows, zone_ids: IntArray) -> FloatArray:
+    origins, dests, flows, lines, origin_lines = rows
+    n = zone_ids.size
+    what = f"(1..{n})" if np.array_equal(zone_ids, np.arange(1, n + 1)) else f"(one of {n})"
+    index = []
+    for name, ids, at in (("origin", origins, origin_lines), ("destination", dests, lines)):
+        pos, found = _lookup(zone_ids, ids)
+        if not found.all():
+            k = int(np.flatnonzero(~found)[0])
+            raise _fail(path, int(at[k]), f"{name} {ids[k]} is not a zone {what}")
+        index.append(pos)
+    demand = np.zeros((n, n))
+    np.add.at(demand, (index[0], index[1]), flows)
+    return demand
+
+
+def read_trips(path: str | Path, zone_ids: ArrayLike | None = None,
+               ) -> tuple[FloatArray, IntArray, dict[str, str]]:
     """Read a ``*_trips.tntp`` file into a dense zones x zones matrix.
 
     Parameters
@@ -297,62 +355,48 @@ def read_trips(path: str | Path, n_zones: int | None = None) -> tuple[FloatArray
     path : str or Path
         The trips file: ``Origin  i`` lines, each followed by ``j : flow;`` pairs (any
         spacing, several per line). Repeated pairs are added.
-    n_zones : int, optional
-        Number of zones (the net file's); defaults to the file's ``<NUMBER OF ZONES>``.
+    zone_ids : array-like of int, optional
+        Zone number of each row and column. By default ``1 .. <NUMBER OF ZONES>``, or, when
+        the file numbers zones like nodes (as Munich does), the sorted numbers it uses.
 
     Returns
     -------
-    (ndarray, dict)
-        The matrix (row ``i`` is zone ``i + 1``) and the file's metadata.
+    (ndarray, ndarray, dict)
+        The matrix, the zone number of each row, and the file's metadata.
 
     Raises
     ------
     AssignmentError
-        Naming the file and line of a malformed line, a zone out of range or a negative flow.
+        Naming the file and line of a malformed line, an unknown zone or a negative flow.
 
     Examples
     --------
     >>> import tempfile, pathlib
     >>> f = pathlib.Path(tempfile.mkdtemp()) / "x_trips.tntp"
     >>> _ = f.write_text("<NUMBER OF ZONES> 2\\n<END OF METADATA>\\nOrigin 2\\n1 :5; 2: 0.0 ;\\n")
-    >>> read_trips(f)[0].tolist()
-    [[0.0, 0.0], [5.0, 0.0]]
+    >>> demand, zones, _ = read_trips(f)
+    >>> demand.tolist(), zones.tolist()
+    ([[0.0, 0.0], [5.0, 0.0]], [1, 2])
     """
     path = Path(path)
-    meta, body = _split_metadata(path)
+    meta, rows = _trip_rows(path)
     declared = _meta_int(path, meta, "NUMBER OF ZONES")
-    if n_zones is None:
-        if declared is None:
-            raise _fail(path, None, "metadata <NUMBER OF ZONES> is missing")
-        n_zones = declared
-    elif declared is not None and declared != n_zones:
-        msg = f"<NUMBER OF ZONES> is {declared} but the net file has {n_zones} zones"
-        raise _fail(path, None, msg)
-    demand = np.zeros((n_zones, n_zones))
-    origin: int | None = None
-    for lineno, text in body:
-        match = _ORIGIN.match(text)
-        if match is not None:
-            rest = match.group(1).split(None, 1)
-            if not rest:
-                raise _fail(path, lineno, "'Origin' without a zone number")
-            origin = _node_id(path, lineno, rest[0].rstrip(";"), "origin")
-            if origin > n_zones:
-                raise _fail(path, lineno, f"origin {origin} is not a zone (1..{n_zones})")
-            text = rest[1] if len(rest) > 1 else ""
-        for dest, flow in _pairs(path, lineno, text):
-            if origin is None:
-                raise _fail(path, lineno, "'destination : flow' pairs before any 'Origin' line")
-            if dest > n_zones:
-                raise _fail(path, lineno, f"destination {dest} is not a zone (1..{n_zones})")
-            demand[origin - 1, dest - 1] += flow
-    total = meta.get("TOTAL OD FLOW")
-    if total is not None and _is_number(total.split()[0] if total.split() else ""):
-        want, got = float(total.split()[0]), float(demand.sum())
+    if zone_ids is None:
+        zones = _infer_zones(declared, np.concatenate((rows[0], rows[1])))
+    else:
+        zones = np.asarray(zone_ids, dtype=np.int64)
+    demand = _demand(path, rows, zones)
+    _check_total(path, meta, demand)
+    return demand, zones, meta
+
+
+def _check_total(path: Path, meta: dict[str, str], demand: FloatArray) -> None:
+    total = meta.get("TOTAL OD FLOW", "").split()
+    if total and _is_number(total[0]):
+        want, got = float(total[0]), float(demand.sum())
         if abs(want - got) > 1e-3 * max(abs(want), 1.0):
             warnings.warn(f"{path}: <TOTAL OD FLOW> is {want:g} but the flows add up to {got:g}",
-                          stacklevel=2)
-    return demand, meta
+                          stacklevel=3)
 
 
 def read_flows(path: str | Path) -> tuple[IntArray, IntArray, FloatArray, FloatArray]:
@@ -371,20 +415,25 @@ def read_flows(path: str | Path) -> tuple[IntArray, IntArray, FloatArray, FloatA
     >>> [a.tolist() for a in read_flows(f)]
     [[1, 2], [2, 1], [4.5, 3.0], [6.0, nan]]
     """
-    path = Path(path)
+    table = _table(Path(path), ("from", "to", "volume", "cost"), n_ids=2, n_min=3)
+    return (table[:, 0].astype(np.int64), table[:, 1].astype(np.int64), table[:, 2],
+            table[:, 3])
+
+
+def _table(path: Path, names: tuple[str, ...], n_ids: int, n_min: int) -> FloatArray:
+    """A node or flow file as a float table: ``n_ids`` id columns, at least ``n_min`` columns
+    (NaN for missing ones), further columns ignored."""
     _, body = _split_metadata(path)
-    rows: list[tuple[int, int, float, float]] = []
+    rows: list[list[float]] = []
     for lineno, tokens in _rows(path, body):
-        if len(tokens) < 3:
-            raise _fail(path, lineno, f"expected 'from to volume [cost]', got {len(tokens)} "
-                        "column(s)")
-        volume = _number(path, lineno, tokens[2], "volume")
-        cost = _number(path, lineno, tokens[3], "cost") if len(tokens) > 3 else math.nan
-        rows.append((_node_id(path, lineno, tokens[0], "from node"),
-                     _node_id(path, lineno, tokens[1], "to node"), volume, cost))
-    cols = list(zip(*rows, strict=True)) if rows else [(), (), (), ()]
-    return (np.asarray(cols[0], dtype=np.int64), np.asarray(cols[1], dtype=np.int64),
-            np.asarray(cols[2], dtype=np.float64), np.asarray(cols[3], dtype=np.float64))
+        if len(tokens) < n_min:
+            msg = f"expected '{' '.join(names)}', got {len(tokens)} column(s)"
+            raise _fail(path, lineno, msg)
+        rows.append([float(_node_id(path, lineno, tok, name)) if k < n_ids else
+                     _number(path, lineno, tok, name)
+                     for k, (tok, name) in enumerate(zip(tokens, names, strict=False))])
+        rows[-1] += [math.nan] * (len(names) - len(rows[-1]))
+    return np.asarray(rows, dtype=np.float64).reshape(-1, len(names))
 
 
 def read_nodes(path: str | Path) -> tuple[IntArray, FloatArray]:
@@ -404,19 +453,11 @@ def read_nodes(path: str | Path) -> tuple[IntArray, FloatArray]:
     >>> ids.tolist(), xy.tolist()
     ([1], [[-96.7, 43.6]])
     """
-    path = Path(path)
-    _, body = _split_metadata(path)
-    ids: list[int] = []
-    xy: list[tuple[float, float]] = []
-    for lineno, tokens in _rows(path, body):
-        if len(tokens) < 3:
-            raise _fail(path, lineno, f"expected 'node x y', got {len(tokens)} column(s)")
-        ids.append(_node_id(path, lineno, tokens[0], "node"))
-        xy.append((_number(path, lineno, tokens[1], "x"), _number(path, lineno, tokens[2], "y")))
-    return np.asarray(ids, dtype=np.int64), np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    table = _table(Path(path), ("node", "x", "y"), n_ids=1, n_min=3)
+    return table[:, 0].astype(np.int64), table[:, 1:]
 
 
-def find_tntp_files(path: str | Path) -> dict[str, Path]:
+def find_tntp_files(path: str | Path, *, trips: str | Path | None = None) -> dict[str, Path]:
     """Find a network's files from its directory or its net file.
 
     Parameters
@@ -424,6 +465,8 @@ def find_tntp_files(path: str | Path) -> dict[str, Path]:
     path : str or Path
         A directory with exactly one ``*_net.tntp``, or the net file; siblings are found by
         the common prefix (``NAME_trips.tntp``, ``NAME_node.tntp``, ``NAME_flow.tntp``).
+    trips : str or Path, optional
+        The trips file to use instead (e.g. when a folder holds several).
 
     Returns
     -------
@@ -460,20 +503,24 @@ def find_tntp_files(path: str | Path) -> dict[str, Path]:
     lower = net.name.lower()
     prefix = net.name[: -len("_net.tntp")] if lower.endswith("_net.tntp") else net.stem
     found = {"net": net}
+    if trips is not None:
+        if not Path(trips).is_file():
+            raise _fail(Path(trips), None, "no such file")
+        found["trips"] = Path(trips)
     siblings = sorted(f for f in folder.iterdir() if f.is_file())
     for kind in ("trips", "node", "flow"):
         names = {(prefix + s).lower() for s in _SUFFIXES[kind]}
         hits = [f for f in siblings if f.name.lower() in names]
         if not hits:
-            hits = [f for f in siblings if f.name.lower().endswith(_SUFFIXES[kind])]
-            if len(hits) > 1:
-                if kind == "trips":
-                    msg = (f"several trips files ({', '.join(f.name for f in hits)}) and none "
-                           f"named {prefix}_trips.tntp")
-                    raise _fail(folder, None, msg)
-                hits = []
+            hits = [f for f in siblings if f.name.lower().endswith(_SUFFIXES[kind]) or (
+                kind == "trips" and "_trips" in f.name.lower() and f.suffix == ".tntp")]
+            if len(hits) > 1 and kind == "trips" and "trips" not in found:
+                msg = (f"several trips files ({', '.join(f.name for f in hits)}) and none "
+                       f"named {prefix}_trips.tntp; pass trips=")
+                raise _fail(folder, None, msg)
+            hits = hits if len(hits) == 1 else []
         if hits:
-            found[kind] = hits[0]
+            found.setdefault(kind, hits[0])
     if "trips" not in found:
         raise _fail(folder, None, f"no trips file ({prefix}_trips.tntp) beside {net.name}")
     return found
@@ -495,13 +542,15 @@ def _match_links(path: Path, links: TNTPLinks, frm: IntArray, to: IntArray) -> I
     return out
 
 
-def read_tntp(path: str | Path) -> TNTPData:
+def read_tntp(path: str | Path, *, trips: str | Path | None = None) -> TNTPData:
     """Read a TNTP network: links, trips and, when present, node coordinates and best flows.
 
     Parameters
     ----------
     path : str or Path
         A directory with one ``*_net.tntp`` file, or the net file itself.
+    trips : str or Path, optional
+        The trips file, when it is not ``NAME_trips.tntp`` beside the net file.
 
     Returns
     -------
@@ -522,41 +571,47 @@ def read_tntp(path: str | Path) -> TNTPData:
     >>> data.name, data.network.n_links, data.network.first_thru_node, float(data.demand.sum())
     ('t', 2, 0, 7.0)
     """
-    files = find_tntp_files(path)
+    files = find_tntp_files(path, trips=trips)
     net_path = files["net"]
     links = read_links(net_path)
     meta = links.metadata
     n_zones = _meta_int(net_path, meta, "NUMBER OF ZONES")
     if n_zones is None or n_zones < 1:
         raise _fail(net_path, None, "metadata <NUMBER OF ZONES> is missing or < 1")
-    ftn_id = _meta_int(net_path, meta, "FIRST THRU NODE")
-    ftn_id = 1 if ftn_id is None else ftn_id
+    ftn_id = _meta_int(net_path, meta, "FIRST THRU NODE") or 1
+    trips_meta, rows = _trip_rows(files["trips"])
+    trip_zones = _meta_int(files["trips"], trips_meta, "NUMBER OF ZONES")
     init, term = links.init_node, links.term_node
-    node_ids = np.unique(np.concatenate([init, term, np.arange(1, n_zones + 1)]))
+    zone_ids = _infer_zones(n_zones, np.concatenate((rows[0], rows[1])),
+                            np.concatenate((init, term)))
+    if trip_zones is not None and trip_zones != n_zones:
+        warnings.warn(f"{files['trips']}: <NUMBER OF ZONES> is {trip_zones} but the net file "
+                      f"says {n_zones}", stacklevel=2)
+    demand = _demand(files["trips"], rows, zone_ids)
+    _check_total(files["trips"], trips_meta, demand)
+    # zones first (those below <FIRST THRU NODE> lead), then the other nodes by number
+    node_ids = np.concatenate((zone_ids, np.setdiff1d(np.concatenate((init, term)), zone_ids)))
     declared_nodes = _meta_int(net_path, meta, "NUMBER OF NODES")
     if declared_nodes is not None and node_ids.size > declared_nodes:
-        msg = (f"<NUMBER OF NODES> is {declared_nodes} but links and zones use "
-               f"{node_ids.size} distinct nodes")
-        raise _fail(net_path, None, msg)
+        warnings.warn(f"{net_path}: <NUMBER OF NODES> is {declared_nodes} but links and zones "
+                      f"use {node_ids.size} distinct nodes", stacklevel=2)
     cols = links.columns
     network = Network(
-        n_nodes=int(node_ids.size),
-        from_node=np.searchsorted(node_ids, init), to_node=np.searchsorted(node_ids, term),
-        capacity=cols["capacity"], fft=cols["free_flow_time"], b=cols["b"],
-        power=cols["power"], length=cols["length"],
-        first_thru_node=int(np.searchsorted(node_ids, ftn_id)),
-        zone_nodes=np.arange(n_zones), link_ids=np.arange(1, init.size + 1))
-    demand, trips_meta = read_trips(files["trips"], n_zones)
-    data = TNTPData(name=net_path.name[: -len("_net.tntp")] if net_path.name.lower().endswith(
-        "_net.tntp") else net_path.stem, network=network, demand=demand, node_ids=node_ids,
-        links=links, trips_metadata=trips_meta, files=files)
+        n_nodes=int(node_ids.size), from_node=_lookup(node_ids, init)[0],
+        to_node=_lookup(node_ids, term)[0], capacity=cols["capacity"],
+        fft=cols["free_flow_time"], b=cols["b"], power=cols["power"], length=cols["length"],
+        first_thru_node=int(np.sum(zone_ids < ftn_id)), zone_nodes=np.arange(zone_ids.size),
+        link_ids=np.arange(1, init.size + 1))
+    lower = net_path.name.lower()
+    data = TNTPData(
+        name=net_path.name[: -len("_net.tntp")] if lower.endswith("_net.tntp") else net_path.stem,
+        network=network, demand=demand, node_ids=node_ids, zone_ids=zone_ids, links=links,
+        trips_metadata=trips_meta, files=files)
     if "node" in files:
         ids, xy = read_nodes(files["node"])
-        coords = np.full((node_ids.size, 2), np.nan)
-        pos = np.searchsorted(node_ids, ids)
-        known = (pos < node_ids.size) & (node_ids[np.minimum(pos, node_ids.size - 1)] == ids)
-        coords[pos[known]] = xy[known]
-        data.coordinates = coords
+        pos, known = _lookup(node_ids, ids)
+        data.coordinates = np.full((node_ids.size, 2), np.nan)
+        data.coordinates[pos[known]] = xy[known]
     if "flow" in files:
         frm, to, volume, cost = read_flows(files["flow"])
         idx = _match_links(files["flow"], links, frm, to)
