@@ -3,16 +3,20 @@
 Both run in this process on the same links and demand. Timed for twin: ``assign`` (graph
 building included); for AequilibraE: building the traffic class and assignment and ``execute``
 (its ``Graph.prepare_graph`` and the matrix are built once, outside the timing, as twin's
-``Network`` is). AequilibraE uses all cores (its default); twin runs on one.
+``Network`` is). AequilibraE uses all cores (its default; ``peer_value``) and, as twin does, one
+core (``peer_1core_value``).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import statistics
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -26,6 +30,21 @@ from twin.network.tntp import TNTPData, read_tntp
 SIOUX_FALLS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "tntp" / "SiouxFalls"
 BEST_TSTT = 7_480_225.3
 GAP = 1e-5
+T = TypeVar("T")
+
+
+def _timed(func: Callable[[], T], repeat: int) -> tuple[float, float, T]:
+    """Median wall time, median CPU time of this process (all threads), last result."""
+    cpu: list[float] = []
+
+    def run() -> T:
+        start = time.process_time()
+        out = func()
+        cpu.append(time.process_time() - start)
+        return out
+
+    wall, out = median_time(run, repeat)
+    return wall, statistics.median(cpu), out
 
 
 def _aequilibrae_setup(data: TNTPData) -> tuple[Any, Any]:
@@ -64,7 +83,8 @@ def _aequilibrae_setup(data: TNTPData) -> tuple[Any, Any]:
     return graph, matrix
 
 
-def _aequilibrae_run(graph: Any, matrix: Any) -> tuple[int, float, np.ndarray]:
+def _aequilibrae_run(graph: Any, matrix: Any,
+                     cores: int | None = None) -> tuple[int, float, np.ndarray]:
     """One AequilibraE bfw run; return iterations, final gap and link flows (link order)."""
     from aequilibrae.paths import TrafficAssignment, TrafficClass
 
@@ -76,6 +96,8 @@ def _aequilibrae_run(graph: Any, matrix: Any) -> tuple[int, float, np.ndarray]:
     assig.set_capacity_field("capacity")
     assig.set_time_field("free_flow_time")
     assig.set_algorithm("bfw")
+    if cores is not None:
+        assig.set_cores(cores)
     assig.max_iter = 5000
     assig.rgap_target = GAP
     assig.execute()
@@ -90,12 +112,15 @@ def bench_assign(quick: bool, repeat: int) -> list[dict[str, Any]]:
     net, demand = data.network, data.demand
     if not quick:
         assign(net, demand, gap=1e-3)  # warm up imports and caches
-    twin_s, res = median_time(lambda: assign(net, demand, gap=GAP, method="bfw"), repeat)
+    twin_s, twin_cpu, res = _timed(lambda: assign(net, demand, gap=GAP, method="bfw"), repeat)
     graph, matrix = _aequilibrae_setup(data)
     if not quick:
         _aequilibrae_run(graph, matrix)  # warm up
-    aeq_s, (aeq_iter, aeq_gap, aeq_flows) = median_time(
+    aeq_s, aeq_cpu, (aeq_iter, aeq_gap, aeq_flows) = _timed(
         lambda: _aequilibrae_run(graph, matrix), repeat)
+    # the same resources as twin (one core)
+    aeq_1core_s, aeq_1core_cpu, _ = _timed(
+        lambda: _aequilibrae_run(graph, matrix, cores=1), repeat)
     times = net.fft * (1 + net.b * (aeq_flows / net.capacity) ** net.power)
     aeq_tstt = float(aeq_flows @ times)
     best = data.best_flows if data.best_flows is not None else np.full(net.n_links, np.nan)
@@ -109,6 +134,11 @@ def bench_assign(quick: bool, repeat: int) -> list[dict[str, Any]]:
         twin_max_flow_diff_pct=round(compare_flows(res, best).max_flow_diff_pct, 4),
         peer_max_flow_diff_pct=round(compare_flows(aeq_flows, best).max_flow_diff_pct, 4),
         peer_version=_aequilibrae_version(), peer_cores=os.cpu_count(),
+        peer_1core_value=round(aeq_1core_s, 4), ratio_1core=round(aeq_1core_s / twin_s, 3),
+        # CPU seconds: steadier than wall time when other work shares the machine
+        twin_cpu_s=round(twin_cpu, 4), peer_cpu_s=round(aeq_cpu, 4),
+        peer_1core_cpu_s=round(aeq_1core_cpu, 4),
+        ratio_cpu_1core=round(aeq_1core_cpu / twin_cpu, 3),
     )]
 
 
