@@ -81,10 +81,13 @@ def test_sioux_falls_times_follow_bpr(sioux) -> None:
 def test_both_tree_accumulations_agree(sioux, monkeypatch: pytest.MonkeyPatch) -> None:
     """Small forests use pointer jumping, large ones a breadth-first search: same answer."""
     res, data = sioux
+    grid, demand = grid_with_zones(first_thru_node=4)  # zone copies, zero-time connectors
+    jumping = assign(grid, demand, gap=1e-6)
     monkeypatch.setattr(assign_module, "_SMALL_FOREST", 0)
     bfs = assign(data.network, data.demand, gap=1e-5)
     assert bfs.iterations == res.iterations
     np.testing.assert_allclose(bfs.flows, res.flows, rtol=1e-9)
+    np.testing.assert_allclose(assign(grid, demand, gap=1e-6).flows, jumping.flows, rtol=1e-9)
 
 
 @pytest.mark.parametrize(("method", "target"), [("cfw", 1e-4), ("fw", 1e-3)])
