@@ -1,0 +1,410 @@
+"""The mesa model of one representative weekday: residents, their plans, and route learning.
+
+:class:`CityModel` owns the seed (``self.rng``: every draw of population synthesis, plans, mode
+choice and re-routing), the simulated clock, the :class:`Resident` agents (an AgentSet, each
+agent pointing at its row in the model's arrays) and a DataCollector of hourly KPIs. The heavy
+work is done by plain functions over arrays: routing (:mod:`twin.network.routing`) and the
+mobility engine (:func:`twin.agents.mobility.simulate_links`).
+
+One :meth:`CityModel.step` simulates the day once (an iteration). Between iterations a share
+``1 / (k + 1)`` of the car trips (method of successive averages) is re-routed on the link times
+experienced in the last iteration, at the hour of departure. After each iteration the relative
+gap ``sum(route time - shortest time) / sum(route time)`` of the car trips (both on those link
+times) is recorded in :attr:`CityModel.gaps`.
+
+Examples
+--------
+>>> # model = CityModel(twin, seed=1); model.run(); model.gaps
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import mesa
+import numpy as np
+
+from twin._errors import SimulationError
+from twin.agents.external import (
+    ExternalConfig,
+    external_demand,
+    gateway_table,
+    load_external_config,
+)
+from twin.agents.mobility import (
+    EngineConfig,
+    EngineResult,
+    Trips,
+    link_params,
+    load_engine_config,
+    node_controls,
+    simulate_links,
+)
+from twin.agents.plans import CLOSED_COST, Plans, build_plans, transit_network
+from twin.agents.population import (
+    PopulationConfig,
+    build_places,
+    load_population_config,
+    make_zones,
+    synthesize,
+)
+from twin.layers.store import Twin
+from twin.network.roads import road_graph, walk_graph
+from twin.network.routing import (
+    pair_costs,
+    path_costs,
+    replace_paths,
+    route_pairs,
+    take_paths,
+    travel_time_matrix,
+)
+
+__all__ = ["CityModel", "Resident"]
+
+#: progress(iteration (1-based), simulated clock in s)
+Progress = Callable[[int, float], None]
+
+
+class Resident(mesa.Agent):
+    """A resident of the twin; its data live in the model's arrays at row ``index``.
+
+    Examples
+    --------
+    >>> # [a.kind for a in model.agents_by_type[Resident]][:3]
+    """
+
+    def __init__(self, model: CityModel, index: int, kind: str) -> None:
+        super().__init__(model)
+        self.index = int(index)
+        self.kind = str(kind)
+
+    @property
+    def home_id(self) -> str:
+        """Id of the home building."""
+        m: CityModel = self.model
+        return str(m.places.ids[m.population.home[self.index]])
+
+    @property
+    def mode(self) -> str | None:
+        """Mode of the agent's trips (None when it makes none)."""
+        m: CityModel = self.model
+        t = np.flatnonzero(m.plans.trip_agent == self.index)
+        return str(m.plans.trip_mode[t[0]]) if t.size else None
+
+
+class CityModel(mesa.Model):
+    """One representative weekday of a twin.
+
+    Parameters
+    ----------
+    twin : Twin
+        Needs ``roads``, ``road_nodes`` and ``buildings`` with residents.
+    seed : int
+        Seeds ``self.rng``; every draw comes from it.
+    iterations : int
+        Simulated days of route learning (>= 1).
+    sample : float
+        Share of the residents and external demand simulated (0 < sample <= 1); link
+        capacities and storage are scaled by it, totals scaled back.
+    start_h, end_h : float
+        The simulated day.
+    progress : callable, optional
+        ``progress(iteration, clock_s)``.
+    population_config, external_config, engine_config : optional
+        Defaults from ``agents/population.yaml``, ``agents/external.yaml``,
+        ``agents/traffic.yaml``.
+    capacity_scale : ndarray, optional
+        Per directed link capacity multiplier (interventions).
+    node_factor : ndarray, optional
+        Per node capacity factor replacing the control's (interventions).
+
+    Raises
+    ------
+    SimulationError
+        No roads, no residents, bad parameters, or nobody could be routed.
+    """
+
+    def __init__(self, twin: Twin, *, seed: int, iterations: int = 5, sample: float = 1.0,
+                 start_h: float = 5.0, end_h: float = 24.0, progress: Progress | None = None,
+                 population_config: PopulationConfig | None = None,
+                 external_config: ExternalConfig | None = None,
+                 engine_config: EngineConfig | None = None,
+                 capacity_scale: np.ndarray | None = None,
+                 node_factor: np.ndarray | None = None) -> None:
+        super().__init__(seed=seed)
+        if iterations < 1:
+            msg = f"iterations must be >= 1 (got {iterations})"
+            raise SimulationError(msg)
+        if not 0 < sample <= 1:
+            msg = f"sample must be in (0, 1] (got {sample})"
+            raise SimulationError(msg)
+        if not 0 <= start_h < end_h <= 24:
+            msg = f"the day must satisfy 0 <= start_h < end_h <= 24 (got {start_h}, {end_h})"
+            raise SimulationError(msg)
+        self.seed_value = int(seed)
+        self.iterations = int(iterations)
+        self.sample = float(sample)
+        self.start_s, self.end_s = start_h * 3600.0, end_h * 3600.0
+        self.progress = progress
+        self.timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        self.config = population_config or load_population_config()
+        self.ext_config = external_config or load_external_config()
+        self.engine_config = engine_config or load_engine_config()
+        roads, nodes = twin.layer("roads"), twin.layer("road_nodes")
+        self.graph = road_graph(roads, nodes)
+        self.road_ids = roads["id"].astype(str).to_numpy()[self.graph.road_index]
+        paths = twin.layers.get("paths")
+        self.walk = walk_graph(paths, roads, nodes)
+        self.notes: list[str] = []
+        capacity_scale, node_factor, node_delay = self._interventions(
+            twin, capacity_scale, node_factor)
+        self.links = link_params(self.graph, self.engine_config, flow_factor=self.sample,
+                                 storage_factor=self.sample, capacity_scale=capacity_scale,
+                                 node_factor=node_factor, node_delay_s=node_delay)
+        # drivers' perceived cost factor by road class; closed links are never routed over
+        factors = self.config.route_choice["class_factor"]
+        self.route_factor = np.array([float(factors.get(str(h), 1.0))
+                                      for h in self.graph.highway])
+        self.route_cost = np.where(self.links.closed, CLOSED_COST,
+                                   self.links.fft_s * self.route_factor)
+        self.time_cost = np.where(self.links.closed, CLOSED_COST, self.links.fft_s)
+        self.places = build_places(twin, self.graph, self.walk, self.config)
+        self.zones = make_zones(self.places, self.graph, self.time_cost,
+                                max_zones=int(self.config.destinations["max_zones"]))
+        self.gateways = gateway_table(self.graph, self.places, self.ext_config)
+        self.timings["network_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        self._synthesize(twin)
+        self.timings["plans_s"] = time.perf_counter() - t0
+        Resident.create_agents(self, self.population.n, list(range(self.population.n)),
+                               list(self.population.kind))
+        self.car_trips = np.flatnonzero(self.plans.trip_mode == "car")
+        self.route_ptr, self.route_links = take_paths(self.plans.route_ptr,
+                                                      self.plans.route_links, self.car_trips)
+        self.gaps: list[float] = []
+        self.result: EngineResult | None = None
+        self.clock_s = self.start_s
+        self.datacollector = mesa.DataCollector(model_reporters={
+            "hour": lambda m: int(m.clock_s // 3600),
+            "departures": lambda m: m._hourly("departures"),
+            "car_departures": lambda m: m._hourly("car_departures"),
+            "vehicles_entering_links": lambda m: m._hourly("entries"),
+            "congested_links": lambda m: m._hourly("congested"),
+            "mean_vc": lambda m: m._hourly("mean_vc"),
+        })
+
+    # -- building the day -------------------------------------------------------------------
+
+    def _interventions(self, twin: Twin, capacity_scale: np.ndarray | None,
+                       node_factor: np.ndarray | None
+                       ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+        """Engine inputs from ``twin.extras``: node capacity factors / delays, road closures.
+
+        ``extras["params"]["node_capacity_factor"]`` and ``["node_delay_s"]`` map road-node ids
+        to values replacing the control's; ``extras["events"]`` of type ``close_roads`` close
+        their roads (both directions). The engine has no time-varying capacity: a closure
+        limited to some hours closes the roads for the whole day (noted in ``self.notes``).
+        """
+        g = self.graph
+        params = dict(twin.extras.get("params", {}) or {})
+        base_f, base_d = node_controls(g, self.engine_config)
+        delay = None
+        if params.get("node_capacity_factor"):
+            nf = base_f.copy() if node_factor is None else np.asarray(node_factor, float).copy()
+            for nid, v in dict(params["node_capacity_factor"]).items():
+                idx = g.node_index([nid])[0]
+                if idx >= 0:
+                    nf[idx] = float(v)
+            node_factor = nf
+        if params.get("node_delay_s"):
+            delay = base_d.copy()
+            for nid, v in dict(params["node_delay_s"]).items():
+                idx = g.node_index([nid])[0]
+                if idx >= 0:
+                    delay[idx] = float(v)
+        closed: set[str] = set()
+        for ev in twin.extras.get("events", []) or []:
+            if ev.get("type") != "close_roads":
+                continue
+            closed |= {str(r) for r in ev.get("road_ids", [])}
+            h0, h1 = ev.get("hours", [0, 24])
+            if h0 > self.start_s / 3600 or h1 < self.end_s / 3600:
+                self.notes.append(f"roads {sorted(ev.get('road_ids', []))[:5]} closed "
+                                  f"{h0}-{h1} h are closed all day (no time-varying capacity)")
+        if closed:
+            scale = (np.ones(g.n_links) if capacity_scale is None
+                     else np.asarray(capacity_scale, float).copy())
+            scale[np.isin(self.road_ids, sorted(closed))] = 0.0
+            capacity_scale = scale
+        return capacity_scale, node_factor, delay
+
+    def _synthesize(self, twin: Twin) -> None:
+        g, z, gw = self.graph, self.zones, self.gateways
+        minutes_out = travel_time_matrix(g, z.node, gw.node, cost=self.time_cost) / 60.0
+        minutes_in = travel_time_matrix(g, gw.node, z.node, cost=self.time_cost) / 60.0
+        metres = np.where(self.links.closed, np.inf, g.length_m)
+        metres_gw = travel_time_matrix(g, gw.node, gw.node, cost=np.minimum(metres, CLOSED_COST))
+        metres_gw[metres_gw >= CLOSED_COST] = np.inf
+        self.population = synthesize(
+            self.places, z, self.config, self.rng, sample=self.sample,
+            gateway_minutes=minutes_out, gateway_weight=gw.exit_vph * gw.exit_weight)
+        pop = self.population
+        inside = (pop.main >= 0) & (self.places.kind[np.maximum(pop.main, 0)] == "building")
+        works = np.array(["-work-" in c for c in pop.chain], dtype=bool)
+        filled = np.bincount(pop.main[inside & works], minlength=self.places.n)
+        self.external = external_demand(
+            self.places, gw, g, z.of_place, minutes_in, minutes_out, metres_gw, filled,
+            self.ext_config, self.config.destinations["gateway_beta_per_min"], self.rng,
+            sample=self.sample, hours=(int(self.start_s // 3600), int(np.ceil(self.end_s / 3600))))
+        transit = transit_network(twin, self.places, self.walk, self.config)
+        self.plans: Plans = build_plans(
+            pop, self.external, self.places, z, g, self.walk, transit, self.route_cost,
+            self.links.fft_s, self.config, self.ext_config, self.rng, start_s=self.start_s,
+            end_s=self.end_s)
+        if self.plans.n_trips == 0 and self.plans.unrouted:
+            reasons = "; ".join(f"{v} {k}" for k, v in self.plans.unrouted.items())
+            msg = f"no agent could be routed: {reasons}"
+            raise SimulationError(msg)
+
+    # -- the day ----------------------------------------------------------------------------
+
+    def step(self) -> None:
+        """Simulate the day once; re-route first (MSA) from the second iteration on."""
+        k = len(self.gaps)
+        if k > 0 and self.result is not None:
+            t0 = time.perf_counter()
+            self._reroute(self.result, share=1.0 / (k + 1))
+            self.timings["reroute_s"] = self.timings.get("reroute_s", 0.0) + (
+                time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        trips = Trips(depart_s=self.plans.trip_depart_s[self.car_trips],
+                      route_ptr=self.route_ptr, route_links=self.route_links)
+        progress = None
+        if self.progress is not None:
+            it, cb = k + 1, self.progress
+
+            def progress(clock: float) -> None:
+                cb(it, clock)
+
+        self.result = simulate_links(self.links, trips, self.engine_config, start_s=self.start_s,
+                                     end_s=self.end_s, progress=progress)
+        self.timings["engine_s"] = self.timings.get("engine_s", 0.0) + (
+            time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        self.gaps.append(self._gap(self.result))
+        self.timings["gap_s"] = self.timings.get("gap_s", 0.0) + time.perf_counter() - t0
+        if self.progress is not None:
+            self.progress(k + 1, self.end_s)
+
+    def run(self) -> None:
+        """Run every iteration, then walk the clock through the day collecting hourly KPIs."""
+        while len(self.gaps) < self.iterations:
+            self.step()
+        self.clock_s = self.start_s
+        while self.clock_s < self.end_s:
+            self.datacollector.collect(self)
+            self.clock_s += 3600.0
+
+    def _hour_costs(self, result: EngineResult) -> np.ndarray:
+        """Perceived link costs by hour (24 x n_links), closed links kept out of reach."""
+        cost = np.maximum(result.link_time_s.T, 1e-3) * self.route_factor[None, :]
+        return np.where(self.links.closed[None, :], CLOSED_COST, cost)
+
+    def _od_nodes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        p = self.plans
+        o = self.places.node[p.trip_origin[self.car_trips]]
+        d = self.places.node[p.trip_dest[self.car_trips]]
+        hour = np.clip((p.trip_depart_s[self.car_trips] // 3600).astype(np.int64), 0, 23)
+        return o, d, hour
+
+    def _reroute(self, result: EngineResult, *, share: float) -> None:
+        """Give a share of the car trips the shortest route on last iteration's link times."""
+        o, d, hour = self._od_nodes()
+        pick = np.flatnonzero((self.rng.random(len(o)) < share) & (o != d))
+        if pick.size == 0:
+            return
+        cost = self._hour_costs(result)
+        lens, links, rows = [], [], []
+        for h in np.unique(hour[pick]):  # one routing call per departure hour
+            sel = pick[hour[pick] == h]
+            paths = route_pairs(self.graph, o[sel], d[sel], cost=cost[h])
+            ok = np.flatnonzero(paths.found & (paths.cost < CLOSED_COST / 10))
+            p2, l2 = take_paths(paths.ptr, paths.links, ok)
+            lens.append(np.diff(p2))
+            links.append(l2)
+            rows.append(sel[ok])
+        new_ptr = np.concatenate([[0], np.cumsum(np.concatenate(lens))]).astype(np.int64)
+        self.route_ptr, self.route_links = replace_paths(
+            self.route_ptr, self.route_links, np.concatenate(rows), new_ptr,
+            np.concatenate(links))
+
+    def _gap(self, result: EngineResult) -> float:
+        """Relative gap of the car routes on the experienced link times (by departure hour)."""
+        o, d, hour = self._od_nodes()
+        if len(o) == 0:
+            return 0.0
+        cost = self._hour_costs(result)
+        owner = np.repeat(np.arange(len(o)), np.diff(self.route_ptr))
+        route = np.bincount(owner, weights=cost[hour[owner], self.route_links],
+                            minlength=len(o))
+        best = np.zeros(len(o))
+        for h in np.unique(hour):
+            sel = np.flatnonzero(hour == h)
+            mat, _ = self.graph.csr(cost[h])
+            best[sel] = pair_costs(mat, o[sel], d[sel])
+        total = float(route.sum())
+        return float(np.sum(route - np.minimum(best, route)) / total) if total > 0 else 0.0
+
+    # -- hourly reporters -------------------------------------------------------------------
+
+    def _hourly(self, what: str) -> float:
+        h = int(self.clock_s // 3600)
+        p = self.plans
+        if what == "departures":
+            return float(np.count_nonzero((p.trip_depart_s // 3600) == h) / self.sample)
+        if what == "car_departures":
+            dep = p.trip_depart_s[self.car_trips]
+            return float(np.count_nonzero((dep // 3600) == h) / self.sample)
+        if self.result is None:
+            return 0.0
+        entries = self.result.link_entries[:, h]
+        if what == "entries":
+            return float(entries.sum() / self.sample)
+        vc = self.link_vc()[:, h]
+        if what == "congested":
+            return float(np.count_nonzero(self.congested()[:, h]))
+        return float(vc[entries > 0].mean()) if (entries > 0).any() else 0.0
+
+    def link_vc(self) -> np.ndarray:
+        """Volume / effective capacity per link and hour (n_links x 24) of the last iteration."""
+        if self.result is None:
+            return np.zeros((self.graph.n_links, 24))
+        cap = self.links.flow_cap_per_s * 3600.0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            vc = self.result.link_entries / cap[:, None]
+        return np.where(cap[:, None] > 0, vc, 0.0)
+
+    def congested(self) -> np.ndarray:
+        """Congested link-hours (v/c above the threshold, or time over ratio x free flow)."""
+        if self.result is None:
+            return np.zeros((self.graph.n_links, 24), bool)
+        k = self.config.kpis
+        slow = self.result.link_time_s > k["congested_time_ratio"] * self.links.fft_s[:, None]
+        used = self.result.link_entries > 0
+        return used & ((self.link_vc() > k["congested_vc"]) | slow)
+
+    def free_flow_s(self) -> np.ndarray:
+        """Free-flow time of every car trip on its current route."""
+        return path_costs(self.route_ptr, self.route_links, self.links.fft_s)
+
+    def describe(self) -> dict[str, Any]:
+        """Counts of what the model holds (agents, trips, links)."""
+        p = self.plans
+        return {"residents": int(self.population.n),
+                "in_commuters": len(self.external.commuter_id),
+                "through_trips": len(self.external.through_id),
+                "trips": int(p.n_trips), "car_trips": len(self.car_trips),
+                "links": int(self.graph.n_links), "nodes": int(self.graph.n_nodes)}
