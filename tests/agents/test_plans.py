@@ -9,9 +9,9 @@ import pytest
 import shapely
 from conftest import CRS, grid_layers
 
-from twin.agents.model import CityModel
+from twin.agents.model import CityModel, build_places
 from twin.agents.plans import MODES, mixture_draw, transit_costs, transit_network
-from twin.agents.population import build_places, load_population_config
+from twin.agents.population import load_population_config
 from twin.layers.schemas import coerce_fields, layer_spec
 from twin.layers.store import Twin, new_meta
 from twin.network.roads import road_graph, walk_graph

@@ -12,12 +12,12 @@ from conftest import CRS, grid_layers
 
 from twin._errors import SimulationError
 from twin._resources import data_dir
+from twin.agents.model import build_places, make_zones
 from twin.agents.population import (
-    build_places,
     constrained_gravity,
+    draw_gateways,
     draw_rows,
     load_population_config,
-    make_zones,
     pick_places,
     synthesize,
 )
@@ -58,7 +58,6 @@ def test_default_profiles_are_valid() -> None:
     assert set(cfg.types) == {"worker", "student", "retiree", "other"}
     for t in cfg.types.values():
         assert sum(t["chains"].values()) == pytest.approx(1.0)
-    assert cfg.chain_steps("home-work-errand-home") == ["home", "work", "errand", "home"]
     assert cfg.kpis["co2_g_per_vehicle_km"] == 160.0
 
 
@@ -141,6 +140,10 @@ def test_draw_rows_and_pick_places() -> None:
                          slots=True)
     assert sorted(picked[:3].tolist()) == [-1, 0, 1]  # two slots in zone 0 for three agents
     assert picked[3:].tolist() == [2, 2]
+    gw = draw_gateways(np.array([[1.0, np.inf], [np.inf, np.inf]]), np.array([1.0, 3.0]),
+                       np.array([0] * 20 + [1] * 400), 0.1, rng)
+    assert (gw[:20] == 0).all()  # the only gateway reachable
+    assert np.mean(gw[20:] == 1) == pytest.approx(0.75, abs=0.06)  # none reachable: by weight
     weighted = pick_places(np.zeros(200, np.int64), zone_of_place, np.array([0.0, 1.0, 9.0]),
                            rng, slots=False)
     assert (weighted == 1).all()

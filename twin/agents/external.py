@@ -24,14 +24,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from twin._errors import SimulationError
 from twin._resources import data_dir
-from twin.agents.population import Places, check_config, draw_rows
+from twin.agents.population import check_config, draw_gateways, draw_rows, read_yaml
 from twin.network.roads import RoadGraph
+
+if TYPE_CHECKING:
+    from twin.agents.model import Places
 
 __all__ = [
     "ExternalConfig",
@@ -78,14 +81,8 @@ def load_external_config(path: str | Path | None = None) -> ExternalConfig:
     >>> load_external_config().through_traffic["min_crossing_m"]
     400.0
     """
-    import yaml
-
     file = Path(path) if path is not None else data_dir("agents") / "external.yaml"
-    try:
-        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as err:
-        msg = f"{file}: cannot read ({err})"
-        raise SimulationError(msg) from err
+    raw = read_yaml(file)
     problems = check_config(raw, _SCHEMA, file.name)
     if not problems:
         for key in ("share_of_unfilled_jobs", "car_share"):
@@ -209,18 +206,6 @@ class ExternalDemand:
     through_depart_s: np.ndarray
 
 
-def _gravity_gateway(minutes: np.ndarray, weight: np.ndarray, rows: np.ndarray, beta: float,
-                     rng: np.random.Generator) -> np.ndarray:
-    """A gateway per row of ``minutes`` by ``weight x exp(-beta t)``; by weight alone if none."""
-    det = np.exp(-beta * minutes) * weight[None, :]
-    pick = draw_rows(det, rows, rng)
-    lost = pick < 0
-    if lost.any():
-        pick[lost] = draw_rows(np.broadcast_to(weight, (1, len(weight))).copy(),
-                               np.zeros(int(lost.sum()), np.int64), rng)
-    return pick
-
-
 def external_demand(places: Places, gateways: Gateways, graph: RoadGraph,
                     zone_of_place: np.ndarray, minutes_in: np.ndarray, minutes_out: np.ndarray,
                     metres_gw: np.ndarray, filled_jobs: np.ndarray, config: ExternalConfig,
@@ -268,9 +253,9 @@ def external_demand(places: Places, gateways: Gateways, graph: RoadGraph,
     count = rng.binomial(np.round(unfilled).astype(np.int64), min(share, 1.0))
     job = np.repeat(np.arange(places.n), count)
     zone = zone_of_place[job]
-    entry = _gravity_gateway(minutes_in.T, gateways.entry_vph * gateways.entry_weight, zone,
+    entry = draw_gateways(minutes_in.T, gateways.entry_vph * gateways.entry_weight, zone,
                              beta, rng)
-    exit_ = _gravity_gateway(minutes_out, gateways.exit_vph * gateways.exit_weight, zone,
+    exit_ = draw_gateways(minutes_out, gateways.exit_vph * gateways.exit_weight, zone,
                              beta, rng)
     car = rng.random(len(job)) < config.in_commuters["car_share"]
     cid = np.char.add("c", np.arange(1, len(job) + 1).astype(str)).astype(object)

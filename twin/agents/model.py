@@ -1,4 +1,10 @@
-"""The mesa model of one representative weekday: residents, their plans, and route learning.
+"""The mesa model of one representative weekday: its places, residents, plans, route learning.
+
+The model's space is a set of places (:class:`Places`: buildings, facilities, gateways as
+arrays), each attached to a road node (the nearest one in the largest strongly connected part
+of the road graph, unless that is much further than the nearest node) and to a walk-graph node,
+and grouped into :class:`Zones` (road nodes, or grid cells on large twins) for the gravity
+models.
 
 :class:`CityModel` owns the seed (``self.rng``: every draw of population synthesis, plans, mode
 choice and re-routing), the simulated clock, the :class:`Resident` agents (an AgentSet, each
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import mesa
@@ -43,16 +50,12 @@ from twin.agents.mobility import (
     simulate_links,
 )
 from twin.agents.plans import CLOSED_COST, Plans, build_plans, transit_network
-from twin.agents.population import (
-    PopulationConfig,
-    build_places,
-    load_population_config,
-    make_zones,
-    synthesize,
-)
+from twin.agents.population import PopulationConfig, load_population_config, synthesize
 from twin.layers.store import Twin
-from twin.network.roads import road_graph, walk_graph
+from twin.network.roads import RoadGraph, WalkGraph, road_graph, walk_graph
 from twin.network.routing import (
+    largest_component,
+    nearest_nodes,
     pair_costs,
     path_costs,
     replace_paths,
@@ -61,10 +64,195 @@ from twin.network.routing import (
     travel_time_matrix,
 )
 
-__all__ = ["CityModel", "Resident"]
+__all__ = ["CityModel", "Places", "Resident", "Zones", "build_places", "make_zones"]
 
 #: progress(iteration (1-based), simulated clock in s)
 Progress = Callable[[int, float], None]
+
+
+#: Attach a place to the main road network unless it is this much further than the nearest node.
+SNAP_SLACK_M = 150.0
+
+
+@dataclass(frozen=True)
+class Places:
+    """Where activities happen: buildings, facilities and gateways, as arrays.
+
+    Attributes
+    ----------
+    kind : ndarray of str
+        ``building``, ``facility`` or ``gateway``.
+    ids : ndarray of str
+        Building id, facility id or gateway road-node id.
+    use : ndarray of str
+        Building use, facility kind, or ``gateway``.
+    xy : ndarray (n, 2)
+    node : ndarray of int
+        Road-graph node the place is reached from.
+    walk_node : ndarray of int
+        Walk-graph node, and ``walk_snap_m`` the distance to it.
+    residents, jobs : ndarray of int
+        Of buildings (0 elsewhere).
+    pupils : ndarray of int
+        School places (facilities of kind school, or education buildings).
+    """
+
+    kind: np.ndarray
+    ids: np.ndarray
+    use: np.ndarray
+    xy: np.ndarray
+    node: np.ndarray
+    walk_node: np.ndarray
+    walk_snap_m: np.ndarray
+    residents: np.ndarray
+    jobs: np.ndarray
+    pupils: np.ndarray
+    capacity: np.ndarray
+
+    @property
+    def n(self) -> int:
+        """Number of places."""
+        return len(self.ids)
+
+    def of_kind(self, kind: str) -> np.ndarray:
+        """Indices of the places of ``kind``."""
+        return np.flatnonzero(self.kind == kind)
+
+
+def build_places(twin: Twin, graph: RoadGraph, walk: WalkGraph,
+                 config: PopulationConfig) -> Places:
+    """The places of a twin, attached to the road and walk graphs.
+
+    Raises
+    ------
+    SimulationError
+        The twin has no buildings or no residents.
+
+    Examples
+    --------
+    >>> # build_places(twin, road_graph(roads, nodes), walk_graph(None, roads, nodes), cfg)
+    """
+    b = twin.layer("buildings")
+    if len(b) == 0 or int(b["residents"].fillna(0).sum()) <= 0:
+        msg = ("the twin has no residents (buildings.residents sums to 0); import buildings "
+               "with residents, or derive them: `twin layers import FILE buildings SRC`")
+        raise SimulationError(msg)
+    f = twin.layer("facilities")
+    f = f[f["kind"].astype(str) != "bus_stop"] if len(f) else f
+    gw = np.flatnonzero(graph.gateway)
+    bxy = np.column_stack([b.geometry.centroid.x, b.geometry.centroid.y]) if len(b) else \
+        np.zeros((0, 2))
+    fxy = np.column_stack([f.geometry.x, f.geometry.y]) if len(f) else np.zeros((0, 2))
+    xy = np.vstack([bxy, fxy, graph.xy[gw]])
+    nb, nf, ng = len(b), len(f), len(gw)
+    kind = np.array(["building"] * nb + ["facility"] * nf + ["gateway"] * ng, dtype=object)
+    ids = np.concatenate([b["id"].astype(str).to_numpy(),
+                          f["id"].astype(str).to_numpy() if nf else np.zeros(0, object),
+                          graph.node_ids[gw].astype(str)]).astype(object)
+    use = np.concatenate([b["use"].astype(str).to_numpy(),
+                          f["kind"].astype(str).to_numpy() if nf else np.zeros(0, object),
+                          np.full(ng, "gateway", dtype=object)]).astype(object)
+    residents = np.concatenate([b["residents"].fillna(0).astype(int).to_numpy(),
+                                np.zeros(nf + ng, int)])
+    jobs = np.concatenate([b["jobs"].fillna(0).astype(int).to_numpy(), np.zeros(nf + ng, int)])
+    capacity = np.concatenate([np.zeros(nb), f["capacity"].fillna(0).astype(float).to_numpy()
+                               if nf else np.zeros(0), np.zeros(ng)])
+    pupils = np.where((kind == "facility") & (use == "school"), capacity, 0).astype(int)
+    if pupils.sum() == 0:
+        area = np.concatenate([b["floor_area_m2"].fillna(0).astype(float).to_numpy(),
+                               np.zeros(nf + ng)])
+        per = float(config.destinations["school_m2_per_pupil"])
+        pupils = np.where(use == "education", np.floor(area / per), 0).astype(int)
+    node = _attach(graph, xy)
+    node[kind == "gateway"] = gw
+    wnode, wdist = _attach_walk(walk, xy)
+    return Places(kind=kind, ids=ids, use=use, xy=xy, node=node, walk_node=wnode,
+                  walk_snap_m=wdist, residents=residents, jobs=jobs, pupils=pupils,
+                  capacity=capacity)
+
+
+def _attach(graph: RoadGraph, xy: np.ndarray) -> np.ndarray:
+    """Nearest node of the main (largest strongly connected) network, else the nearest node."""
+    main = largest_component(graph)
+    near, d_near = nearest_nodes(graph.xy, xy)
+    best, d_best = nearest_nodes(graph.xy, xy, candidates=main)
+    return np.where(d_best <= d_near + SNAP_SLACK_M, best, near)
+
+
+def _attach_walk(walk: WalkGraph, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest walk node of the largest connected part, unless much further than the nearest."""
+    from scipy.sparse.csgraph import connected_components
+
+    _, labels = connected_components(walk.csr(), directed=False)
+    main = labels == np.argmax(np.bincount(labels))
+    near, d_near = nearest_nodes(walk.xy, xy)
+    best, d_best = nearest_nodes(walk.xy, xy, candidates=main)
+    use = d_best <= d_near + SNAP_SLACK_M
+    return np.where(use, best, near), np.where(use, d_best, d_near)
+
+
+@dataclass(frozen=True)
+class Zones:
+    """Groups of places for the gravity model: road nodes, or grid cells on large twins.
+
+    Attributes
+    ----------
+    of_place : ndarray of int
+        Zone of each place.
+    node : ndarray of int
+        Representative road node of each zone.
+    minutes : ndarray (n_zones, n_zones)
+        Free-flow travel time between zones (crow-fly at 15 km/h x 2 where no road path).
+    """
+
+    of_place: np.ndarray
+    node: np.ndarray
+    minutes: np.ndarray
+
+    @property
+    def n(self) -> int:
+        """Number of zones."""
+        return len(self.node)
+
+
+def make_zones(places: Places, graph: RoadGraph, cost: np.ndarray, *,
+               max_zones: int) -> Zones:
+    """Zones of the places (their road nodes; grid cells when there would be > max_zones).
+
+    Examples
+    --------
+    >>> # make_zones(places, graph, graph.fft_s, max_zones=1500).minutes.shape
+    """
+    used, of_place = np.unique(places.node, return_inverse=True)
+    cell = 0.0
+    if len(used) > max_zones:
+        lo = places.xy.min(axis=0)
+        span = np.ptp(places.xy, axis=0) + 1.0
+        cell = float(np.sqrt(span[0] * span[1] / max_zones))
+        while True:
+            ij = np.floor((places.xy - lo) / cell).astype(np.int64)
+            key = ij[:, 0] * (int(span[1] // cell) + 2) + ij[:, 1]
+            _, of_place = np.unique(key, return_inverse=True)
+            if of_place.max() + 1 <= max_zones:
+                break
+            cell *= 1.1
+        n = int(of_place.max()) + 1
+        centre = np.zeros((n, 2))
+        np.add.at(centre, of_place, places.xy)
+        centre /= np.bincount(of_place, minlength=n)[:, None]
+        dist = np.linalg.norm(places.xy - centre[of_place], axis=1)
+        order = np.lexsort((dist, of_place))
+        first = order[np.r_[True, of_place[order][1:] != of_place[order][:-1]]]
+        rep = places.node[first]
+    else:
+        rep = used
+    minutes = travel_time_matrix(graph, rep, rep, cost=cost) / 60.0
+    crow = np.linalg.norm(graph.xy[rep][:, None, :] - graph.xy[rep][None, :, :], axis=2)
+    fallback = crow / (15 / 3.6) / 60.0 * 2.0
+    minutes = np.where(np.isfinite(minutes), minutes, fallback)
+    intra = max(1.0, cell / 2 / (20 / 3.6) / 60.0)
+    np.fill_diagonal(minutes, np.maximum(np.diag(minutes), intra))
+    return Zones(of_place=of_place.astype(np.int64), node=rep, minutes=minutes)
 
 
 class Resident(mesa.Agent):

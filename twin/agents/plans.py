@@ -28,21 +28,18 @@ array([28800., 28800.])
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from twin.agents.external import ExternalConfig, ExternalDemand
-from twin.agents.population import (
-    Places,
-    Population,
-    PopulationConfig,
-    Zones,
-    draw_rows,
-    pick_places,
-)
+from twin.agents.population import Population, PopulationConfig, draw_rows, pick_places
 from twin.layers.store import Twin
 from twin.network.roads import RoadGraph, WalkGraph
 from twin.network.routing import pair_costs, path_costs, route_pairs, take_paths
+
+if TYPE_CHECKING:
+    from twin.agents.model import Places, Zones
 
 __all__ = ["CLOSED_COST", "MODES", "Plans", "Transit", "build_plans", "mixture_draw",
            "transit_costs", "transit_network"]

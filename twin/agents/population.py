@@ -6,10 +6,7 @@ chain with work or school, a place: a doubly constrained gravity model on free-f
 travel time (deterrence ``exp(-beta * minutes)``) fills the twin's jobs and school places without
 exceeding them; the type's ``outside_share`` and whatever the twin cannot hold go out through a
 gateway. Every draw comes from the ``numpy.random.Generator`` passed in (the model's).
-
-Places (buildings, facilities, gateways) are held as arrays in :class:`Places`; each is attached
-to a road node (the nearest one in the largest strongly connected part of the road graph, unless
-that is much further than the nearest node) and to a walk-graph node.
+Places and zones are those of :mod:`twin.agents.model`.
 
 Examples
 --------
@@ -23,36 +20,32 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import yaml
 
 from twin._errors import SimulationError
 from twin._resources import data_dir
-from twin.layers.store import Twin
-from twin.network.roads import RoadGraph, WalkGraph
-from twin.network.routing import largest_component, nearest_nodes, travel_time_matrix
+
+if TYPE_CHECKING:
+    from twin.agents.model import Places, Zones
 
 __all__ = [
     "ACTIVITIES",
-    "Places",
     "Population",
     "PopulationConfig",
-    "Zones",
-    "build_places",
     "check_config",
     "constrained_gravity",
+    "draw_gateways",
     "draw_rows",
     "load_population_config",
-    "make_zones",
     "pick_places",
+    "read_yaml",
     "synthesize",
 ]
 
 ACTIVITIES = ("home", "work", "school", "errand")
-#: Attach a place to the main road network unless it is this much further than the nearest node.
-SNAP_SLACK_M = 150.0
 
 _NUM = (int, float)
 _SCHEMA: dict[str, Any] = {
@@ -115,7 +108,8 @@ def _check_value(value: Any, sub: Any, where: str) -> list[str]:
     return []
 
 
-def _read_yaml(path: Path) -> Any:
+def read_yaml(path: Path) -> Any:
+    """The YAML document in ``path``; a SimulationError naming the file if it cannot be read."""
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as err:
@@ -135,10 +129,6 @@ class PopulationConfig:
     route_choice: dict[str, Any]
     kpis: dict[str, Any]
     path: str = ""
-
-    def chain_steps(self, chain: str) -> list[str]:
-        """Activities of a chain name, e.g. ``"home-work-home"`` -> ``["home", "work", "home"]``."""
-        return chain.split("-")
 
 
 def _semantic(raw: dict[str, Any], where: str) -> list[str]:
@@ -190,7 +180,7 @@ def load_population_config(path: str | Path | None = None) -> PopulationConfig:
     4.8
     """
     file = Path(path) if path is not None else data_dir("agents") / "population.yaml"
-    raw = _read_yaml(file)
+    raw = read_yaml(file)
     problems = check_config(raw, _SCHEMA, file.name)
     if not problems:
         problems = _semantic(raw, file.name)
@@ -198,187 +188,6 @@ def load_population_config(path: str | Path | None = None) -> PopulationConfig:
         msg = f"{file}: invalid agent profiles:\n  " + "\n  ".join(problems)
         raise SimulationError(msg)
     return PopulationConfig(**raw, path=str(file))
-
-
-@dataclass(frozen=True)
-class Places:
-    """Where activities happen: buildings, facilities and gateways, as arrays.
-
-    Attributes
-    ----------
-    kind : ndarray of str
-        ``building``, ``facility`` or ``gateway``.
-    ids : ndarray of str
-        Building id, facility id or gateway road-node id.
-    use : ndarray of str
-        Building use, facility kind, or ``gateway``.
-    xy : ndarray (n, 2)
-    node : ndarray of int
-        Road-graph node the place is reached from.
-    walk_node : ndarray of int
-        Walk-graph node, and ``walk_snap_m`` the distance to it.
-    residents, jobs : ndarray of int
-        Of buildings (0 elsewhere).
-    pupils : ndarray of int
-        School places (facilities of kind school, or education buildings).
-    """
-
-    kind: np.ndarray
-    ids: np.ndarray
-    use: np.ndarray
-    xy: np.ndarray
-    node: np.ndarray
-    walk_node: np.ndarray
-    walk_snap_m: np.ndarray
-    residents: np.ndarray
-    jobs: np.ndarray
-    pupils: np.ndarray
-    capacity: np.ndarray
-
-    @property
-    def n(self) -> int:
-        """Number of places."""
-        return len(self.ids)
-
-    def of_kind(self, kind: str) -> np.ndarray:
-        """Indices of the places of ``kind``."""
-        return np.flatnonzero(self.kind == kind)
-
-
-def build_places(twin: Twin, graph: RoadGraph, walk: WalkGraph,
-                 config: PopulationConfig) -> Places:
-    """The places of a twin, attached to the road and walk graphs.
-
-    Raises
-    ------
-    SimulationError
-        The twin has no buildings or no residents.
-
-    Examples
-    --------
-    >>> # build_places(twin, road_graph(roads, nodes), walk_graph(None, roads, nodes), cfg)
-    """
-    b = twin.layer("buildings")
-    if len(b) == 0 or int(b["residents"].fillna(0).sum()) <= 0:
-        msg = ("the twin has no residents (buildings.residents sums to 0); import buildings "
-               "with residents, or derive them: `twin layers import FILE buildings SRC`")
-        raise SimulationError(msg)
-    f = twin.layer("facilities")
-    f = f[f["kind"].astype(str) != "bus_stop"] if len(f) else f
-    gw = np.flatnonzero(graph.gateway)
-    bxy = np.column_stack([b.geometry.centroid.x, b.geometry.centroid.y]) if len(b) else \
-        np.zeros((0, 2))
-    fxy = np.column_stack([f.geometry.x, f.geometry.y]) if len(f) else np.zeros((0, 2))
-    xy = np.vstack([bxy, fxy, graph.xy[gw]])
-    nb, nf, ng = len(b), len(f), len(gw)
-    kind = np.array(["building"] * nb + ["facility"] * nf + ["gateway"] * ng, dtype=object)
-    ids = np.concatenate([b["id"].astype(str).to_numpy(),
-                          f["id"].astype(str).to_numpy() if nf else np.zeros(0, object),
-                          graph.node_ids[gw].astype(str)]).astype(object)
-    use = np.concatenate([b["use"].astype(str).to_numpy(),
-                          f["kind"].astype(str).to_numpy() if nf else np.zeros(0, object),
-                          np.full(ng, "gateway", dtype=object)]).astype(object)
-    residents = np.concatenate([b["residents"].fillna(0).astype(int).to_numpy(),
-                                np.zeros(nf + ng, int)])
-    jobs = np.concatenate([b["jobs"].fillna(0).astype(int).to_numpy(), np.zeros(nf + ng, int)])
-    capacity = np.concatenate([np.zeros(nb), f["capacity"].fillna(0).astype(float).to_numpy()
-                               if nf else np.zeros(0), np.zeros(ng)])
-    pupils = np.where((kind == "facility") & (use == "school"), capacity, 0).astype(int)
-    if pupils.sum() == 0:
-        area = np.concatenate([b["floor_area_m2"].fillna(0).astype(float).to_numpy(),
-                               np.zeros(nf + ng)])
-        per = float(config.destinations["school_m2_per_pupil"])
-        pupils = np.where(use == "education", np.floor(area / per), 0).astype(int)
-    node = _attach(graph, xy)
-    node[kind == "gateway"] = gw
-    wnode, wdist = _attach_walk(walk, xy)
-    return Places(kind=kind, ids=ids, use=use, xy=xy, node=node, walk_node=wnode,
-                  walk_snap_m=wdist, residents=residents, jobs=jobs, pupils=pupils,
-                  capacity=capacity)
-
-
-def _attach(graph: RoadGraph, xy: np.ndarray) -> np.ndarray:
-    """Nearest node of the main (largest strongly connected) network, else the nearest node."""
-    main = largest_component(graph)
-    near, d_near = nearest_nodes(graph.xy, xy)
-    best, d_best = nearest_nodes(graph.xy, xy, candidates=main)
-    return np.where(d_best <= d_near + SNAP_SLACK_M, best, near)
-
-
-def _attach_walk(walk: WalkGraph, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest walk node of the largest connected part, unless much further than the nearest."""
-    from scipy.sparse.csgraph import connected_components
-
-    _, labels = connected_components(walk.csr(), directed=False)
-    main = labels == np.argmax(np.bincount(labels))
-    near, d_near = nearest_nodes(walk.xy, xy)
-    best, d_best = nearest_nodes(walk.xy, xy, candidates=main)
-    use = d_best <= d_near + SNAP_SLACK_M
-    return np.where(use, best, near), np.where(use, d_best, d_near)
-
-
-@dataclass(frozen=True)
-class Zones:
-    """Groups of places for the gravity model: road nodes, or grid cells on large twins.
-
-    Attributes
-    ----------
-    of_place : ndarray of int
-        Zone of each place.
-    node : ndarray of int
-        Representative road node of each zone.
-    minutes : ndarray (n_zones, n_zones)
-        Free-flow travel time between zones (crow-fly at 15 km/h x 2 where no road path).
-    """
-
-    of_place: np.ndarray
-    node: np.ndarray
-    minutes: np.ndarray
-
-    @property
-    def n(self) -> int:
-        """Number of zones."""
-        return len(self.node)
-
-
-def make_zones(places: Places, graph: RoadGraph, cost: np.ndarray, *,
-               max_zones: int) -> Zones:
-    """Zones of the places (their road nodes; grid cells when there would be > max_zones).
-
-    Examples
-    --------
-    >>> # make_zones(places, graph, graph.fft_s, max_zones=1500).minutes.shape
-    """
-    used, of_place = np.unique(places.node, return_inverse=True)
-    cell = 0.0
-    if len(used) > max_zones:
-        lo = places.xy.min(axis=0)
-        span = np.ptp(places.xy, axis=0) + 1.0
-        cell = float(np.sqrt(span[0] * span[1] / max_zones))
-        while True:
-            ij = np.floor((places.xy - lo) / cell).astype(np.int64)
-            key = ij[:, 0] * (int(span[1] // cell) + 2) + ij[:, 1]
-            _, of_place = np.unique(key, return_inverse=True)
-            if of_place.max() + 1 <= max_zones:
-                break
-            cell *= 1.1
-        n = int(of_place.max()) + 1
-        centre = np.zeros((n, 2))
-        np.add.at(centre, of_place, places.xy)
-        centre /= np.bincount(of_place, minlength=n)[:, None]
-        dist = np.linalg.norm(places.xy - centre[of_place], axis=1)
-        order = np.lexsort((dist, of_place))
-        first = order[np.r_[True, of_place[order][1:] != of_place[order][:-1]]]
-        rep = places.node[first]
-    else:
-        rep = used
-    minutes = travel_time_matrix(graph, rep, rep, cost=cost) / 60.0
-    crow = np.linalg.norm(graph.xy[rep][:, None, :] - graph.xy[rep][None, :, :], axis=2)
-    fallback = crow / (15 / 3.6) / 60.0 * 2.0
-    minutes = np.where(np.isfinite(minutes), minutes, fallback)
-    intra = max(1.0, cell / 2 / (20 / 3.6) / 60.0)
-    np.fill_diagonal(minutes, np.maximum(np.diag(minutes), intra))
-    return Zones(of_place=of_place.astype(np.int64), node=rep, minutes=minutes)
 
 
 def constrained_gravity(origins: np.ndarray, capacity: np.ndarray, deterrence: np.ndarray,
@@ -437,6 +246,26 @@ def draw_rows(prob: np.ndarray, rows: np.ndarray, rng: np.random.Generator) -> n
     col = pick - rows * ncol
     out[ok] = np.minimum(col[ok], ncol - 1)
     return out
+
+
+def draw_gateways(minutes: np.ndarray, weight: np.ndarray, rows: np.ndarray, beta: float,
+                  rng: np.random.Generator) -> np.ndarray:
+    """A gateway per entry of ``rows`` by ``weight x exp(-beta x minutes[row])``.
+
+    Rows with no finite time to any gateway draw by ``weight`` alone (-1 if all weights are 0).
+
+    Examples
+    --------
+    >>> draw_gateways(np.array([[1.0, np.inf]]), np.array([1.0, 5.0]), np.array([0, 0]), 0.1,
+    ...               np.random.default_rng(0)).tolist()
+    [0, 0]
+    """
+    pick = draw_rows(np.exp(-beta * minutes) * weight[None, :], rows, rng)
+    lost = pick < 0
+    if lost.any():
+        pick[lost] = draw_rows(np.asarray(weight, float)[None, :],
+                               np.zeros(int(lost.sum()), np.int64), rng)
+    return pick
 
 
 def _fill(dest: np.ndarray, rows: np.ndarray, prob: np.ndarray, cap: np.ndarray,
@@ -631,14 +460,9 @@ def synthesize(places: Places, zones: Zones, config: PopulationConfig, rng: np.r
         lost = inside[placed < 0]
         go_out = np.concatenate([who[outside], lost])
         if go_out.size and len(gw_places) and gateway_minutes is not None:
-            det = np.exp(-config.destinations["gateway_beta_per_min"] * gateway_minutes)
-            wgt = det * (np.ones(len(gw_places)) if gateway_weight is None
-                         else gateway_weight)[None, :]
-            g = draw_rows(wgt, zones.of_place[home[go_out]], rng)
-            miss = g < 0  # no road path to any gateway: by the gateways' weight alone
-            base = np.ones(len(gw_places)) if gateway_weight is None else gateway_weight
-            g[miss] = draw_rows(base[None, :].astype(float), np.zeros(int(miss.sum()), np.int64),
-                                rng)
+            weight = np.ones(len(gw_places)) if gateway_weight is None else gateway_weight
+            g = draw_gateways(gateway_minutes, weight, zones.of_place[home[go_out]],
+                              config.destinations["gateway_beta_per_min"], rng)
             main[go_out[g >= 0]] = gw_places[g[g >= 0]]
             go_out = go_out[g < 0]
         if go_out.size:
