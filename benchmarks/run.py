@@ -39,6 +39,7 @@ def discover() -> dict[str, tuple[Bench, str]]:
         assert spec is not None
         assert spec.loader is not None
         module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses in a benchmark module need this
         spec.loader.exec_module(module)
         for name, func in getattr(module, "BENCHMARKS", {}).items():
             doc = (func.__doc__ or "").strip().splitlines()
