@@ -1,0 +1,646 @@
+"""Run scenarios and their bases over replications: serially, on local Dask workers, or a cluster.
+
+For each scenario file the runner plans two *variants*: the scenario, and its base run with the
+scenario's horizon and run settings (so the comparison measures the interventions, not growth
+or different settings). Replication ``k`` of both uses the same seed (common random numbers).
+Each replication writes ``DIR/<folder>/rep-<k>/``:
+
+- ``scenario.json``: the resolved scenario (inherited settings and interventions included);
+- ``run.json``: seed, package version, input hashes (twin file, scenario files, agent
+  profiles, economics), the configuration hash, timings, worker, and the engine's own record;
+- ``kpis.json``: the day simulation's KPIs plus the layer KPIs (access, sensor coverage);
+- the engine's link and trip results (``links.gpkg``, ``trips.parquet``).
+
+A replication folder is written under a temporary name and renamed when complete, so a crash
+never leaves half a result; a complete one with the same configuration hash is reused, never
+rewritten (a rerun resumes). Work is cut into tasks of one variant and some replications, each
+estimated at ``min_task_s`` or more. ``workers=N`` starts a Dask LocalCluster of N single-threaded
+processes; ``scheduler="tcp://HOST:PORT"`` uses an existing cluster (DIR must then be on a file
+system the workers share). A task whose worker dies is run again (by Dask, or resubmitted
+here); every attempt is logged in ``DIR/_tasks/`` and ``summary.json`` lists the tasks that
+needed more than one. Results are identical whichever way they run: every draw comes from the
+replication's seed.
+
+Examples
+--------
+>>> replication_seed(2026, 0) == replication_seed(2026, 0) != replication_seed(2026, 1)
+True
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib
+import json
+import math
+import os
+import shutil
+import socket
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from twin import __version__
+from twin._errors import ScenarioError, SimulationError, TwinError
+from twin._resources import data_dir
+from twin.layers.store import Twin, file_hash
+from twin.scenarios.spec import DEMO, Scenario, load_scenario, scenario_from_dict
+
+__all__ = [
+    "DEFAULT_ENGINE",
+    "Variant",
+    "demo_twin_path",
+    "engine_options",
+    "load_base_twin",
+    "plan_variants",
+    "prepare_twin",
+    "replication_seed",
+    "run_scenarios",
+]
+
+DEFAULT_ENGINE = "twin.agents.simulate"
+Progress = Callable[[int, int, str], None]
+_OVERRIDE_KEYS = ("replications", "seed", "iterations", "sample", "start_hour", "end_hour")
+
+
+def replication_seed(seed: int, k: int) -> int:
+    """The seed of replication ``k`` (the same for a scenario and its base).
+
+    Examples
+    --------
+    >>> replication_seed(1, 0) > 0
+    True
+    """
+    return int(np.random.SeedSequence([int(seed), int(k)]).generate_state(1)[0])
+
+
+def _user_cache() -> Path:
+    env = os.environ.get("TWIN_CACHE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "twin"
+
+
+def demo_twin_path(cache: str | os.PathLike[str] | None = None) -> Path:
+    """The demo twin file in ``cache`` (default: the user cache), built on first use.
+
+    Examples
+    --------
+    >>> # demo_twin_path("out/_cache") -> Path("out/_cache/demo-0.1.0.twin.gpkg")
+    """
+    folder = Path(cache) if cache is not None else _user_cache()
+    path = folder / f"demo-{__version__}.twin.gpkg"
+    if not path.exists():
+        import warnings
+
+        from twin.layers import init_twin
+
+        folder.mkdir(parents=True, exist_ok=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            init_twin(path, demo=True, overwrite=True)
+    return path
+
+
+@lru_cache(maxsize=4)
+def _read_twin_cached(path: str, stamp: tuple[int, float]) -> Twin:
+    """Read a twin once per process; ``stamp`` (size, mtime) renews the cache on change."""
+    from twin.layers.store import read_twin
+
+    del stamp
+    return read_twin(path)
+
+
+def load_base_twin(ref: str, cache: str | os.PathLike[str] | None = None) -> Twin:
+    """The twin a scenario names: a file path, or ``"demo"`` (built into ``cache``).
+
+    The twin is read once per process and must not be changed: use :func:`prepare_twin`.
+
+    Examples
+    --------
+    >>> # load_base_twin("demo").meta["name"] -> 'helsinki-demo'
+    """
+    path = demo_twin_path(cache) if ref == DEMO else Path(ref)
+    if not path.is_file():
+        msg = f"twin file {path} does not exist; build it with `twin init` or use `twin: demo`"
+        raise ScenarioError(msg)
+    st = path.stat()
+    return _read_twin_cached(str(path.resolve()), (st.st_size, st.st_mtime))
+
+
+def prepare_twin(scenario: Scenario, base: Twin) -> Twin:
+    """A copy of ``base`` with the scenario's horizon and interventions applied.
+
+    Intervention ``i`` draws from ``numpy.random.default_rng([runs.seed, i])``: the built
+    environment is the same in every replication; the day varies.
+
+    Examples
+    --------
+    >>> # t = prepare_twin(load_scenario("scenarios/bus-line.yaml"), load_base_twin("demo"))
+    """
+    from twin.scenarios.horizon import apply_horizon
+    from twin.scenarios.registry import get
+
+    work = base.copy()
+    work.extras = copy.deepcopy(base.extras)
+    work = apply_horizon(work, scenario.horizon)
+    for i, entry in enumerate(scenario.interventions):
+        rng = np.random.default_rng([int(scenario.runs["seed"]), i])
+        try:
+            work = get(entry.type).func(work, copy.deepcopy(entry.params), rng)
+        except ScenarioError as err:
+            msg = f"{scenario.name}: intervention {i + 1} ({entry.type}): {err}"
+            raise ScenarioError(msg) from err
+    work.extras["scenario"] = scenario.name
+    return work
+
+
+@dataclass
+class Variant:
+    """One configuration to simulate: a scenario, or a base under a scenario's settings."""
+
+    folder: str
+    role: str                       # "scenario" or "base"
+    scenario: dict[str, Any]        # resolved (Scenario.to_dict)
+    config_hash: str
+    replications: int
+    used_by: list[str] = field(default_factory=list)
+
+    @property
+    def seeds(self) -> list[int]:
+        """Replication seeds."""
+        seed = int(self.scenario["runs"]["seed"])
+        return [replication_seed(seed, k) for k in range(self.replications)]
+
+
+def _hash(obj: Any) -> str:
+    text = json.dumps(obj, sort_keys=True, default=str, ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _with_overrides(s: Scenario, overrides: Mapping[str, Any]) -> Scenario:
+    runs = {**s.runs, **{k: overrides[k] for k in ("replications", "seed", "iterations",
+                                                   "start_hour", "end_hour")
+                         if overrides.get(k) is not None}}
+    pop = {**s.population, **({"sample": overrides["sample"]}
+                              if overrides.get("sample") is not None else {})}
+    base = _with_overrides(s.base, overrides) if s.base is not None else None
+    return Scenario(**{**s.__dict__, "runs": runs, "population": pop, "base": base})
+
+
+def _as_base(base: Scenario, s: Scenario) -> Scenario:
+    """The base run under the scenario's horizon, population and run settings."""
+    return Scenario(**{**base.__dict__, "horizon": s.horizon, "runs": s.runs,
+                       "population": s.population, "twin": s.twin})
+
+
+def _config(s: Scenario, twin_hash: str) -> dict[str, Any]:
+    d = s.to_dict()
+    for k in ("file", "title", "description", "base"):
+        d.pop(k, None)
+    d["runs"] = {k: v for k, v in d["runs"].items() if k != "replications"}
+    for i in d["interventions"]:
+        i.pop("line", None)
+    d["twin_hash"] = twin_hash
+    return d
+
+
+def plan_variants(scenarios: Sequence[Scenario], out: Path, twin_hashes: Mapping[str, str]
+                  ) -> tuple[list[Variant], dict[str, tuple[str, str | None]]]:
+    """Variants to run, and per scenario name its (folder, base folder or None).
+
+    A folder is the scenario's name (a base run under another horizon: ``name@YEAR``); when
+    ``out`` already holds a different configuration under that name, ``-<hash>`` is appended so
+    nothing written before is lost.
+    """
+    variants: dict[str, Variant] = {}
+    pairs: dict[str, tuple[str, str | None]] = {}
+
+    def add(s: Scenario, role: str, name: str, used_by: str) -> str:
+        cfg = _config(s, twin_hashes[s.twin])
+        h = _hash(cfg)
+        for v in variants.values():
+            if v.config_hash == h:
+                v.replications = max(v.replications, int(s.runs["replications"]))
+                v.used_by.append(used_by)
+                return v.folder
+        folder = name
+        existing = out / folder / "variant.json"
+        taken = {v.folder for v in variants.values()}
+        if folder in taken or (existing.exists() and _read_json(existing).get(
+                "config_hash") != h):
+            folder = f"{name}-{h[:6]}"
+        variants[h] = Variant(folder, role, s.to_dict(), h, int(s.runs["replications"]),
+                              [used_by])
+        return folder
+
+    for s in scenarios:
+        own = add(s, "scenario", s.name, s.name)
+        base_folder = None
+        if s.base is not None:
+            b = _as_base(s.base, s)
+            name = b.name
+            if b.horizon != s.base.horizon and b.horizon.get("year"):
+                name = f"{b.name}@{int(b.horizon['year'])}"
+            base_folder = add(b, "base", name, s.name)
+        pairs[s.name] = (own, base_folder)
+    return list(variants.values()), pairs
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(obj, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _input_hashes(s: Scenario, twin_file: Path) -> dict[str, str]:
+    out = {"twin": file_hash(twin_file)}
+    b: Scenario | None = s
+    while b is not None:
+        if b.file and Path(b.file).is_file():
+            out[f"scenario:{Path(b.file).name}"] = file_hash(b.file)
+        b = b.base
+    for folder in ("agents",):
+        for p in sorted(data_dir(folder).glob("*.yaml")):
+            out[f"{folder}/{p.name}"] = file_hash(p)
+    econ = data_dir("scenarios") / "economics.yaml"
+    if econ.is_file():
+        out["scenarios/economics.yaml"] = file_hash(econ)
+    return out
+
+
+# --- the work on a worker --------------------------------------------------------------------
+
+def engine_options(twin: Twin, day_hours: tuple[float, float] = (5.0, 24.0)
+                   ) -> tuple[dict[str, Any], list[str]]:
+    """Model options for :func:`twin.agents.simulate.simulate` from ``twin.extras``, and notes.
+
+    - ``extras["params"]["node_capacity_factor"]`` ({road node id: factor}) becomes
+      ``node_factor`` (the other nodes keep their control's factor);
+    - ``close_roads`` events become ``capacity_scale`` 0 on both directions of the roads (the
+      engine never routes over them). The engine has no time-dependent capacity yet: a closure
+      for some hours is applied to the whole day, and a note says so.
+
+    Examples
+    --------
+    >>> from twin.layers.store import new_meta
+    >>> engine_options(Twin(layers={}, meta=new_meta("t", 3067)))
+    ({}, [])
+    """
+    params = twin.extras.get("params", {})
+    events = [e for e in twin.extras.get("events", []) if e.get("type") == "close_roads"]
+    factors = params.get("node_capacity_factor") or {}
+    opts: dict[str, Any] = {}
+    notes: list[str] = []
+    if not factors and not events:
+        return opts, notes
+    from twin.agents.mobility import load_engine_config, node_controls
+    from twin.network.roads import road_graph
+
+    graph = road_graph(twin.layer("roads"), twin.layer("road_nodes"))
+    if factors:
+        nf, _ = node_controls(graph, load_engine_config())
+        idx = graph.node_index(list(factors))
+        nf[idx[idx >= 0]] = np.asarray(list(factors.values()), dtype=float)[idx >= 0]
+        opts["node_factor"] = nf
+    if events:
+        closed: set[str] = set()
+        for e in events:
+            start, end = [*list(e.get("hours") or [0, 24]), 24][:2]
+            if float(start) > day_hours[0] or float(end) < day_hours[1]:
+                notes.append(f"close_roads for hours [{start:g}, {end:g}) is applied to the "
+                             "whole day: the engine has no time-dependent capacity")
+            closed.update(str(i) for i in e.get("road_ids", []))
+        road_ids = twin.layer("roads")["id"].astype(str).to_numpy()[graph.road_index]
+        opts["capacity_scale"] = np.where(np.isin(road_ids, sorted(closed)), 0.0, 1.0)
+    return opts, notes
+
+
+def _accepts(func: Callable[..., Any], names: Sequence[str]) -> bool:
+    import inspect
+
+    params = inspect.signature(func).parameters
+    return any(p.kind is p.VAR_KEYWORD for p in params.values()) or all(
+        n in params for n in names)
+
+
+_PREPARED: dict[str, tuple[Twin, dict[str, float], dict[str, Any], list[str]]] = {}
+
+
+def _prepared(task: Mapping[str, Any]) -> tuple[Twin, dict[str, float], dict[str, Any],
+                                                list[str]]:
+    key = str(task["config_hash"])
+    if key not in _PREPARED:
+        from twin.scenarios.kpis import layer_kpis
+
+        scenario = scenario_from_dict(task["scenario"])
+        base = load_base_twin(str(task["twin_file"]))
+        twin = prepare_twin(scenario, base)
+        runs = scenario.runs
+        opts, notes = engine_options(twin, (float(runs.get("start_hour", 5)),
+                                            float(runs.get("end_hour", 24))))
+        if len(_PREPARED) >= 4:
+            _PREPARED.pop(next(iter(_PREPARED)))
+        _PREPARED[key] = (twin, layer_kpis(twin), opts, notes)
+    return _PREPARED[key]
+
+
+def _complete(rep: Path, config_hash: str, seed: int) -> bool:
+    run = _read_json(rep / "run.json")
+    return (run.get("config_hash") == config_hash and run.get("seed") == seed
+            and (rep / "kpis.json").is_file())
+
+
+def _flat(kpis: Mapping[str, Any]) -> dict[str, Any]:
+    from twin.scenarios.compare import _flat as flat
+
+    return flat(kpis)
+
+
+def run_task(task: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Run the replications of one task (one variant); return one record per replication.
+
+    Called on a worker (or in-process when serial). Each attempt is logged first.
+    """
+    out = Path(task["out"])
+    log = out / "_tasks" / f"{task['id']}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a", encoding="utf-8") as fh:
+        fh.write(f"start {socket.gethostname()} pid {os.getpid()} {time.time():.3f}\n")
+    from twin.scenarios.kpis import kpi_info, trip_kpis
+
+    engine = importlib.import_module(str(task["engine"]))
+    folder = out / str(task["folder"])
+    records = []
+    for k, seed in zip(task["reps"], task["seeds"], strict=True):
+        rep = folder / f"rep-{k}"
+        if _complete(rep, task["config_hash"], seed):
+            records.append({"rep": k, "seed": seed, "reused": True})
+            continue
+        t0 = time.perf_counter()
+        twin, layer, opts, notes = _prepared(task)
+        t1 = time.perf_counter()
+        runs = task["scenario"]["runs"]
+        sample = float(task["scenario"]["population"].get("sample", 1.0))
+        opts = {**opts, "start_h": float(runs.get("start_hour", 5)),
+                "end_h": float(runs.get("end_hour", 24))}
+        accepted = {n: v for n, v in opts.items() if _accepts(engine.simulate, [n])}
+        dropped = sorted(n for n in set(opts) - set(accepted)
+                         if (n, opts[n]) not in (("start_h", 5.0), ("end_h", 24.0)))
+        if dropped:
+            notes = [*notes, f"the engine does not take {', '.join(dropped)}: not applied"]
+        opts = accepted
+        result = engine.simulate(twin.copy(), seed=seed, iterations=int(runs["iterations"]),
+                                 sample=sample, **opts)
+        t2 = time.perf_counter()
+        tmp = folder / f".rep-{k}.{os.getpid()}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        engine.write_day(result, tmp)
+        kpis = _flat(dict(getattr(result, "kpis", {}) or {}))
+        trips = getattr(result, "trips", None)
+        if trips is not None:
+            kpis.update({k2: v for k2, v in trip_kpis(trips, sample).items() if k2 not in kpis})
+        kpis.update(layer)
+        _write_json(tmp / "kpis.json", {n: {"value": v, "unit": kpi_info(n).unit}
+                                        for n, v in sorted(kpis.items())})
+        _write_json(tmp / "scenario.json", task["scenario"])
+        engine_run = _read_json(tmp / "run.json")
+        _write_json(tmp / "run.json", {
+            "scenario": task["scenario"]["name"], "folder": task["folder"],
+            "role": task["role"], "replication": k, "seed": seed,
+            "package_version": __version__, "engine": task["engine"],
+            "config_hash": task["config_hash"], "inputs": task["inputs"],
+            "timings": {"prepare_s": round(t1 - t0, 3), "simulate_s": round(t2 - t1, 3),
+                        "write_s": round(time.perf_counter() - t2, 3)},
+            "worker": f"{socket.gethostname()}:{os.getpid()}", "notes": notes,
+            "engine_run": engine_run})
+        try:
+            os.replace(tmp, rep)
+        except OSError:   # another attempt finished it first: keep that one
+            shutil.rmtree(tmp, ignore_errors=True)
+        records.append({"rep": k, "seed": seed, "reused": False,
+                        "wall_s": round(time.perf_counter() - t0, 3)})
+    return records
+
+
+# --- scheduling ------------------------------------------------------------------------------
+
+def _estimate_run_s(twin: Twin, scenario: Mapping[str, Any]) -> float:
+    b = twin.layer("buildings")
+    residents = float(b["residents"].sum()) if len(b) else 0.0
+    sample = float(scenario["population"].get("sample", 1.0))
+    iterations = int(scenario["runs"]["iterations"])
+    return 0.05 + 4e-5 * residents * sample * iterations
+
+
+def _tasks(variants: Sequence[Variant], out: Path, twin_files: Mapping[str, Path],
+           inputs: Mapping[str, dict[str, str]], engine: str, min_task_s: float
+           ) -> list[dict[str, Any]]:
+    tasks = []
+    for v in variants:
+        ref = v.scenario["twin"]
+        est = _estimate_run_s(load_base_twin(str(twin_files[ref])), v.scenario)
+        batch = max(1, min(v.replications, math.ceil(min_task_s / max(est, 1e-3))))
+        seeds = v.seeds
+        for s in range(0, v.replications, batch):
+            reps = list(range(s, min(v.replications, s + batch)))
+            tasks.append({
+                "id": f"{v.folder}-r{reps[0]}-{reps[-1]}", "folder": v.folder,
+                "role": v.role, "scenario": v.scenario, "config_hash": v.config_hash,
+                "reps": reps, "seeds": [seeds[k] for k in reps], "out": str(out),
+                "twin_file": str(twin_files[ref]), "engine": engine,
+                "inputs": inputs[v.folder]})
+    return tasks
+
+
+def _run_dask(tasks: list[dict[str, Any]], workers: int | None, scheduler: str | None,
+              done: Callable[[dict[str, Any], list[dict[str, Any]]], None],
+              max_attempts: int = 3) -> list[dict[str, Any]]:
+    import logging
+
+    from distributed import Client, LocalCluster, as_completed
+
+    resubmitted: list[dict[str, Any]] = []
+    cluster = None
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout="20s")
+        except OSError as err:
+            msg = f"cannot reach the Dask scheduler at {scheduler} ({err})"
+            raise SimulationError(msg) from err
+    else:
+        cluster = LocalCluster(n_workers=int(workers or 1), threads_per_worker=1,
+                               processes=True, dashboard_address=None,
+                               silence_logs=logging.ERROR)
+        client = Client(cluster)
+    try:
+        pending = {}
+        for t in tasks:
+            fut = client.submit(run_task, t, key=f"twin-{t['id']}-{os.getpid()}-a1", pure=False)
+            pending[fut] = (t, 1)
+        ac = as_completed(list(pending))
+        for fut in ac:
+            t, attempt = pending.pop(fut)
+            try:
+                records = fut.result()
+            except TwinError:
+                raise
+            except Exception as err:
+                if attempt >= max_attempts:
+                    msg = f"task {t['id']} failed {attempt} times; last error: {err!r}"
+                    raise SimulationError(msg) from err
+                resubmitted.append({"task": t["id"], "attempt": attempt + 1,
+                                    "reason": repr(err)[:200]})
+                nf = client.submit(run_task, t, key=f"twin-{t['id']}-{os.getpid()}-a"
+                                   f"{attempt + 1}", pure=False)
+                pending[nf] = (t, attempt + 1)
+                ac.add(nf)
+                continue
+            done(t, records)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return resubmitted
+
+
+def run_scenarios(paths: Sequence[str | os.PathLike[str] | Scenario], out: str | os.PathLike[str],
+                  *, replications: int | None = None, overrides: Mapping[str, Any] | None = None,
+                  workers: int | None = None, scheduler: str | None = None,
+                  engine: str = DEFAULT_ENGINE, progress: Progress | None = None,
+                  min_task_s: float = 1.0, compare: bool = True) -> dict[str, Any]:
+    """Run scenario files and their bases; write ``out/<folder>/rep-<k>/`` and ``summary.json``.
+
+    Parameters
+    ----------
+    paths : sequence of path-like or Scenario
+        Scenario files (validated against their twin first) or loaded scenarios.
+    out : path-like
+        Output folder (created).
+    replications : int, optional
+        Replications of every scenario (default: each file's ``runs.replications``).
+    overrides : mapping, optional
+        ``seed``, ``iterations``, ``sample`` for every scenario and base.
+    workers, scheduler : optional
+        ``workers=N``: a Dask LocalCluster of N processes; ``scheduler``: an existing cluster.
+        Neither: serial, in this process.
+    engine : str
+        Module with ``simulate(twin, *, seed, iterations, sample)`` and
+        ``write_day(result, out_dir)``.
+    progress : callable, optional
+        ``progress(done, total, label)`` after each task.
+    min_task_s : float
+        Batch replications so each task is estimated to take at least this long.
+    compare : bool
+        Add each scenario's comparison with its base to the summary.
+
+    Returns
+    -------
+    dict
+        The summary (also written to ``out/summary.json``).
+
+    Raises
+    ------
+    ScenarioError
+        A scenario file is invalid.
+    SimulationError
+        A run failed (after retries), or the cluster cannot be reached.
+    """
+    if workers is not None and scheduler is not None:
+        msg = "give --workers or --scheduler, not both"
+        raise ScenarioError(msg)
+    if workers is not None and workers < 1:
+        msg = f"--workers must be at least 1, got {workers}"
+        raise ScenarioError(msg)
+    out_dir = Path(out).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cache = out_dir / "_cache"
+    opts = dict(overrides or {})
+    if replications is not None:
+        opts["replications"] = replications
+    unknown = set(opts) - set(_OVERRIDE_KEYS)
+    if unknown:
+        msg = f"unknown override(s) {sorted(unknown)}; valid: {', '.join(_OVERRIDE_KEYS)}"
+        raise ScenarioError(msg)
+    t_start = time.perf_counter()
+    scenarios = []
+    for p in paths:
+        s = p if isinstance(p, Scenario) else load_scenario(
+            Path(p), twin_provider=lambda ref: load_base_twin(ref, cache))
+        scenarios.append(_with_overrides(s, opts))
+    twin_files = {s.twin: (demo_twin_path(cache) if s.twin == DEMO else Path(s.twin))
+                  for s in scenarios}
+    twin_hashes = {ref: file_hash(path) for ref, path in twin_files.items()}
+    variants, pairs = plan_variants(scenarios, out_dir, twin_hashes)
+    by_name = {s.name: s for s in scenarios}
+    inputs = {}
+    for v in variants:
+        owner = by_name[v.used_by[0]]
+        inputs[v.folder] = _input_hashes(owner, twin_files[v.scenario["twin"]])
+        (out_dir / v.folder).mkdir(parents=True, exist_ok=True)
+        _write_json(out_dir / v.folder / "variant.json", {
+            "folder": v.folder, "role": v.role, "config_hash": v.config_hash,
+            "scenario": v.scenario, "used_by": v.used_by})
+    tasks = _tasks(variants, out_dir, twin_files, inputs, engine, min_task_s)
+    total = sum(len(t["reps"]) for t in tasks)
+    finished = 0
+    records: dict[str, list[dict[str, Any]]] = {}
+
+    def done(task: dict[str, Any], recs: list[dict[str, Any]]) -> None:
+        nonlocal finished
+        finished += len(recs)
+        records.setdefault(task["folder"], []).extend(recs)
+        if progress is not None:
+            progress(finished, total, task["folder"])
+
+    resubmitted: list[dict[str, Any]] = []
+    if workers is None and scheduler is None:
+        for t in tasks:
+            done(t, run_task(t))
+        mode = "serial"
+    else:
+        resubmitted = _run_dask(tasks, workers, scheduler, done)
+        mode = f"scheduler {scheduler}" if scheduler else f"local cluster, {workers} workers"
+    retried = []
+    for t in tasks:
+        log = out_dir / "_tasks" / f"{t['id']}.log"
+        attempts = len(log.read_text().splitlines()) if log.exists() else 0
+        if attempts > 1:
+            retried.append({"task": t["id"], "folder": t["folder"], "replications": t["reps"],
+                            "attempts": attempts})
+        log.unlink(missing_ok=True)
+    summary: dict[str, Any] = {
+        "package_version": __version__, "engine": engine, "mode": mode,
+        "wall_s": round(time.perf_counter() - t_start, 2), "runs": total,
+        "tasks": len(tasks),
+        "reused": sum(r.get("reused", False) for rs in records.values() for r in rs),
+        "retried": retried, "resubmitted": resubmitted,
+        "variants": {v.folder: {"role": v.role, "replications": v.replications,
+                                "config_hash": v.config_hash, "used_by": v.used_by}
+                     for v in variants},
+        "scenarios": {n: {"folder": f, "base": b} for n, (f, b) in pairs.items()},
+    }
+    if compare:
+        from twin.scenarios.compare import compare as compare_dirs
+
+        summary["comparisons"] = {
+            n: compare_dirs(out_dir / b, out_dir / f) for n, (f, b) in pairs.items()
+            if b is not None}
+    _write_json(out_dir / "summary.json", summary)
+    return summary
