@@ -13,6 +13,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pyogrio
 import pytest
 import shapely
 from geopandas.testing import assert_geodataframe_equal
@@ -341,6 +342,9 @@ def test_sigkill_in_the_middle_of_a_10k_edit_leaves_the_previous_version(tmp_pat
     doc["crs"] = {"type": "name", "properties": {"name": CRS}}
     src.write_text(json.dumps(doc))
     log_before = history.log(path)
+    triggers = "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name"
+    with sqlite3.connect(path) as con:
+        triggers_before = con.execute(triggers).fetchall()
     proc = subprocess.Popen([sys.executable, "-c", _EDIT, str(path), str(src)])
     journal = Path(f"{path}-journal")
     deadline = time.monotonic() + 300
@@ -355,6 +359,7 @@ def test_sigkill_in_the_middle_of_a_10k_edit_leaves_the_previous_version(tmp_pat
     con = sqlite3.connect(path)
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert con.execute("SELECT COUNT(*) FROM twin_history").fetchone()[0] == 0
+    assert con.execute(triggers).fetchall() == triggers_before
     con.close()
     assert history.log(path) == log_before
     back = read_twin(path).layers["buildings"]
@@ -364,6 +369,18 @@ def test_sigkill_in_the_middle_of_a_10k_edit_leaves_the_previous_version(tmp_pat
     # and the edit can simply be run again
     r = edit_layer(path, "buildings", update=src, author="big", message="again")
     assert (r.version, r.changed) == (2, 10_000)
+    # the R-tree follows the moved buildings, and GDAL's triggers are all still there
+    con = sqlite3.connect(path)
+    assert con.execute(triggers).fetchall() == triggers_before
+    assert con.execute("SELECT COUNT(*) FROM rtree_buildings_geom").fetchone()[0] == 10_000
+    box = con.execute("SELECT minx, maxx, miny, maxy FROM rtree_buildings_geom r JOIN "
+                      "buildings b ON b.fid = r.id WHERE b.id = 'b0'").fetchone()
+    assert box == pytest.approx((2, 22, 2, 22), abs=1e-4)
+    con.close()
+    # spatial filters (which use the R-tree) find b0 where it is now, not where it was
+    assert pyogrio.read_dataframe(path, layer="buildings", bbox=(0, 0, 1.9, 1.9)).empty
+    near = pyogrio.read_dataframe(path, layer="buildings", bbox=(21, 21, 21.5, 21.5))
+    assert near["id"].tolist() == ["b0"]
 
 
 _CLI = """

@@ -129,7 +129,7 @@ def diff_cmd(file: Path, v1: int, v2: int, layer: str | None, geojson: Path | No
       twin layers diff city.twin.gpkg 1 5
       twin layers diff city.twin.gpkg 4 5 --layer roads --geojson changes.geojson
     """
-    from twin.layers.history import diff
+    from twin.layers.history import diff, no_gc
 
     d = diff(file, v1, v2, layer=layer)
     if geojson is not None:
@@ -143,14 +143,15 @@ def diff_cmd(file: Path, v1: int, v2: int, layer: str | None, geojson: Path | No
     click.echo(f"version {d.v1} -> {d.v2}: {summary}")
     mark = {"added": "+", "deleted": "-", "changed": "~"}
     lines = []
-    for c in d.changes:
-        if c.change == "changed":
-            what = _fields(c.fields)
-            if c.moved:
-                what = f"{what}; geometry moved {c.moved_m:.2f} m".lstrip("; ")
-        else:
-            what = c.change
-        lines.append(f"{mark[c.change]} {c.layer} {c.id}: {what}")
+    with no_gc():
+        for c in d.changes:
+            if c.change == "changed":
+                what = _fields(c.fields)
+                if c.moved:
+                    what = f"{what}; geometry moved {c.moved_m:.2f} m".lstrip("; ")
+            else:
+                what = c.change
+            lines.append(f"{mark[c.change]} {c.layer} {c.id}: {what}")
     if lines:
         click.echo("\n".join(lines))
     if geojson is not None:

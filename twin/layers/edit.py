@@ -725,8 +725,8 @@ def _conflict_message(con: sqlite3.Connection, t: h.LayerTable, base: int,
             parts += ["geometry moved"] if moved else []
             lines.append(f"    twin now: {'; '.join(parts) or 'no net change'}")
         mine = proposals.get(fid, {})
-        if op == "delete":
-            lines.append("    yours:    delete")
+        if op in ("delete", "add"):
+            lines.append(f"    yours:    {op}")
         else:
             parts = [f"{k} -> {_fmt(v)}" for k, v in mine.items() if k != "geometry"]
             parts += ["new geometry"] if "geometry" in mine else []
@@ -758,7 +758,7 @@ def _write(con: sqlite3.Connection, t: h.LayerTable, plan: _Plan) -> None:
     moved = [(*[r.get(c) for c in cols], b, f) for f, r, b in plan.updates if b is not _KEEP]
     kept = [(*[r.get(c) for c in cols], f) for f, r, b in plan.updates if b is _KEEP]
     if moved:
-        con.executemany(f"UPDATE {tn} SET {sets}, {g} = ? WHERE {pk} = ?", moved)
+        _update_geometries(con, t, moved, f"UPDATE {tn} SET {sets}, {g} = ? WHERE {pk} = ?")
     if kept:
         con.executemany(f"UPDATE {tn} SET {sets} WHERE {pk} = ?", kept)
     if plan.inserts:
@@ -778,6 +778,34 @@ def _write(con: sqlite3.Connection, t: h.LayerTable, plan: _Plan) -> None:
                     "max_y = max(coalesce(max_y, :d), :d) WHERE table_name = :t",
                     {"a": arr[:, 0].min(), "b": arr[:, 1].max(), "c": arr[:, 2].min(),
                      "d": arr[:, 3].max(), "t": t.name})
+
+
+def _update_geometries(con: sqlite3.Connection, t: h.LayerTable, rows: list[tuple[Any, ...]],
+                       sql: str) -> None:
+    """Update rows whose geometry changes, keeping the GeoPackage R-tree in step in bulk.
+
+    GDAL's R-tree update triggers call ``ST_*`` functions (here in Python) about nine times a
+    row; for large edits they are set aside inside the transaction, the R-tree is updated with
+    the new boxes directly, and the triggers are put back before the transaction ends (all of it
+    rolls back together if anything fails)."""
+    rtree = f"rtree_{t.name}_{t.geom}"
+    triggers = con.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? AND "
+        "name LIKE ? ESCAPE '!'", (t.name, rtree.replace("_", "!_") + "!_update%")).fetchall()
+    if len(rows) < 100 or not triggers:
+        con.executemany(sql, rows)
+        return
+    for name, _ in triggers:
+        con.execute(f"DROP TRIGGER {h._q(name)}")
+    con.executemany(sql, rows)
+    boxes = [(f, *b) if (b := h._bounds(blob)) is not None else (f, None, None, None, None)
+             for *_, blob, f in rows]
+    con.executemany(f"INSERT OR REPLACE INTO {h._q(rtree)} VALUES (?, ?, ?, ?, ?)",
+                    [b for b in boxes if b[1] is not None])
+    con.executemany(f"DELETE FROM {h._q(rtree)} WHERE id = ?",
+                    [(b[0],) for b in boxes if b[1] is None])
+    for _, trigger_sql in triggers:
+        con.execute(trigger_sql)
 
 
 # --- revert -----------------------------------------------------------------------------------
