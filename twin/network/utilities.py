@@ -12,7 +12,6 @@
 
 Examples
 --------
->>> import pickle
 >>> # twin = read_twin("demo.twin.gpkg")
 >>> # power_mw, water_lps = hourly_demand(twin, day.activities)
 >>> # result = solve_day(twin, power_mw, water_lps); utility_kpis(result)["peak_line_loading_pct"]
