@@ -144,7 +144,7 @@ def import_cmd(file: Path, layer: str | None, source: Path | None, mapping: tupl
         from twin.commands.utilities import import_utility_model
 
         import_utility_model(file, epanet=epanet, pandapower_net=pandapower_net,
-                             replace=replace)
+                             replace=replace, crs=crs)
         return
     if layer is None or source is None:
         raise LayerError("give LAYER and SOURCE (or --epanet / --pandapower)")
