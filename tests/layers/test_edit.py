@@ -280,6 +280,25 @@ def test_no_conflict_for_untouched_or_undone_features(path):
     assert r.deleted == 1
 
 
+def test_default_base_is_the_version_read_when_the_edit_starts(path, monkeypatch):
+    import twin.layers.edit as edit_module
+
+    real = edit_module._check_overlap
+
+    def meanwhile(*args: object) -> None:
+        # someone else commits after this edit read the twin, before it takes the lock
+        monkeypatch.setattr(edit_module, "_check_overlap", real)
+        edit_layer(path, "buildings", update=_fc(_feature("b1", use="retail")), author="ana",
+                   message="meanwhile")
+        real(*args)
+
+    monkeypatch.setattr(edit_module, "_check_overlap", meanwhile)
+    with pytest.raises(EditConflict, match=r"changed after your base version 1 .*at version 2"):
+        edit_layer(path, "buildings", update=_fc(_feature("b1", use="hotel")), author="bo",
+                   message="hotel")
+    assert _row(path, "buildings", "b1")["use"] == "retail"
+
+
 def test_adding_an_id_someone_added_since_is_a_conflict(path):
     square = {"type": "Polygon", "coordinates": [[[300, 300], [320, 300], [320, 320],
                                                   [300, 320], [300, 300]]]}
@@ -438,8 +457,10 @@ def test_two_writers_on_the_same_feature_exactly_the_second_conflicts(path, tmp_
     a.write_text(json.dumps(_fc(_feature("b1", use="retail"))))
     b.write_text(json.dumps(_fc(_feature("b1", use="hotel"))))
     codes = _parallel(path, tmp_path,
-                      ["buildings", "--update", str(a), "--author", "ana", "-m", "a"],
-                      ["buildings", "--update", str(b), "--author", "bo", "-m", "b"])
+                      ["buildings", "--update", str(a), "--author", "ana", "-m", "a",
+                       "--base-version", "1"],
+                      ["buildings", "--update", str(b), "--author", "bo", "-m", "b",
+                       "--base-version", "1"])
     assert sorted(codes) == [0, 3]
     entries = history.log(path)
     assert len(entries) == 2

@@ -143,6 +143,7 @@ def diff_cmd(file: Path, v1: int, v2: int, layer: str | None, geojson: Path | No
     click.echo(f"version {d.v1} -> {d.v2}: {summary}")
     mark = {"added": "+", "deleted": "-", "changed": "~"}
     lines = []
+    d.load_fields()
     with no_gc():
         for c in d.changes:
             if c.change == "changed":

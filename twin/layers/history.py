@@ -1043,13 +1043,27 @@ class Diff:
             out.setdefault(c.layer, {"added": 0, "changed": 0, "deleted": 0})[c.change] += 1
         return out
 
+    def load_fields(self) -> Diff:
+        """Decode every change's field-level before/after now, in one pass (faster than one
+        change at a time); returns the diff."""
+        todo = [c for c in self.changes if c._fields is None]
+        if todo:
+            with no_gc():
+                parsed = json.loads("[" + ",".join(c._raw or "{}" for c in todo) + "]")
+                for c, fields in zip(todo, parsed, strict=True):
+                    c._fields = ({k: v[::-1] for k, v in fields.items()} if c._reverse
+                                 else fields)
+        return self
+
     def to_dicts(self) -> list[dict[str, Any]]:
         """Every change as a JSON-ready dict."""
+        self.load_fields()
         with no_gc():
             return [c.to_dict() for c in self.changes]
 
     def to_geodataframe(self) -> gpd.GeoDataFrame:
         """The changed features for a map: the geometry at ``v2`` (at ``v1`` if deleted)."""
+        self.load_fields()
         blobs = [c.geom_before if c.change == "deleted" else c.geom_after for c in self.changes]
         return gpd.GeoDataFrame({
             "layer": [c.layer for c in self.changes], "id": [c.id for c in self.changes],
