@@ -17,7 +17,7 @@ from twin import __version__
 _COMMANDS = [
     ("twin.commands.layers", "init"),
     ("twin.commands.layers", "layers"),
-    ("twin.commands.edit", None),          # adds edit/log/diff/revert/checkout to `layers`
+    ("twin.commands.edit", "layers"),      # adds edit/log/diff/revert/checkout to `layers`
     ("twin.commands.sim", "simulate"),
     ("twin.commands.sim", "assign"),
     ("twin.commands.scenarios", "check"),
@@ -56,8 +56,6 @@ def _register() -> None:
         except ModuleNotFoundError as err:
             if err.name != module:
                 raise
-            continue
-        if attr is None:
             continue
         cmd = getattr(mod, attr, None)
         if cmd is not None:

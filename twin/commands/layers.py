@@ -56,6 +56,15 @@ def init(out: Path, demo: bool, osm_file: Path | None, place: str | None, synthe
             click.echo(f"data: {src['attribution']} ({src['licence']})")
 
 
+def _user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "unknown"
+
+
 @click.group("layers")
 def layers() -> None:
     """Inspect, import, export, validate and edit the layers of a twin file."""
@@ -125,9 +134,10 @@ def info_cmd(file: Path, layer: str, as_json: bool) -> None:
               help="Import a water model (EPANET .inp) as water layers.")
 @click.option("--pandapower", "pandapower_net",
               help="Import a power model (pandapower JSON file or bundled network name).")
+@click.option("--author", help="Author recorded in the edit history (default: login name).")
 def import_cmd(file: Path, layer: str | None, source: Path | None, mapping: tuple[str, ...],
                crs: str | None, replace: bool, source_layer: str | None,
-               epanet: Path | None, pandapower_net: str | None) -> None:
+               epanet: Path | None, pandapower_net: str | None, author: str | None) -> None:
     """Import a layer from GeoPackage, GeoJSON, Shapefile or GeoParquet into a twin.
 
     \b
@@ -161,6 +171,8 @@ def import_cmd(file: Path, layer: str | None, source: Path | None, mapping: tupl
     if source_layer:
         kwargs["layer"] = source_layer
     new = import_layer(twin, layer, source, **kwargs)
+    new.extras["history"] = {"author": author or _user(),
+                             "message": f"twin layers import {layer} {source.name}"}
     write_twin(new, file, overwrite=True)
     for finding in new.extras.get("import_findings", []):
         click.echo(finding.format())
@@ -210,6 +222,8 @@ def validate_cmd(file: Path, strict: bool, fix: bool, as_json: bool) -> None:
     if fix:
         twin, fixed = fix_twin(twin)
         if fixed:
+            twin.extras["history"] = {"author": _user(),
+                                      "message": "twin layers validate --fix"}
             write_twin(twin, file, overwrite=True)
     report = validate_twin(twin, strict=strict)
     if as_json:

@@ -8,11 +8,18 @@ Examples
 """
 
 from twin.layers.api import init_twin, layer_info, list_layers
+from twin.layers.edit import edit_layer, revert
+from twin.layers.history import checkout, diff, log
 from twin.layers.schemas import layer_names, layer_spec
 from twin.layers.store import Twin, read_layer, read_twin, write_twin
 
 __all__ = [
     "Twin",
+    "checkout",
+    "diff",
+    "edit_layer",
+    "log",
+    "revert",
     "init_twin",
     "layer_info",
     "layer_names",

@@ -339,6 +339,7 @@ def write_twin(twin: Twin, path: str | os.PathLike[str], *, overwrite: bool = Fa
         if twin.observations is not None and len(twin.observations):
             pyogrio.write_dataframe(twin.observations, tmp, layer=OBSERVATIONS_TABLE,
                                     driver="GPKG")
+        twin.extras["write_target"] = str(target)
         for func in _FINALIZERS:
             func(tmp, twin)
         with open(tmp, "rb+") as fh:
