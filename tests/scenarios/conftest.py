@@ -23,7 +23,7 @@ CRS = "EPSG:3067"
 X0, Y0 = 385000.0, 6672000.0
 NODES = {"Wg": (-300, 0), "W": (0, 0), "a1": (300, 0), "a2": (600, 0), "E": (900, 0),
          "Eg": (1200, 0), "b1": (300, 300), "b2": (600, 300)}
-LANES = 5  # of the gateway stubs: through traffic scales with their capacity
+LANES = 10  # of the gateway stubs: through traffic scales with their capacity
 ROADS = [  # id, u, v, class, lanes
     ("r1", "Wg", "W", "primary", LANES), ("r2", "W", "a1", "primary", 1),
     ("r3", "a1", "a2", "primary", 1), ("r4", "a2", "E", "primary", 1),

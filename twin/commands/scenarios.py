@@ -32,22 +32,25 @@ def _bar(desc: str) -> Iterator[Any]:
         bar.close()
 
 
-def _print_comparison(result: dict[str, Any]) -> None:
+def _print_comparison(result: dict[str, Any], *, focus: bool = False) -> None:
     from twin.scenarios.compare import cost_rows, format_comparison
 
     click.echo(f"\n{result['scenario']} vs {result['base']} "
                f"({result['replications']} paired replications)")
-    table(format_comparison(result),
-          ["group", "kpi", "unit", "base", "scenario", "diff", "95% CI", "note"])
+    rows = format_comparison(result, focus=focus)
+    table(rows, ["group", "kpi", "unit", "base", "scenario", "diff", "95% CI", "note"])
+    if len(rows) < len(result["kpis"]):
+        click.echo(f"({len(result['kpis']) - len(rows)} more KPIs: `twin compare` or "
+                   "summary.json)")
     costs = result.get("costs")
     if costs:
-        rows = cost_rows(costs)
+        cost = cost_rows(costs)
         click.echo("\ncosts and financing")
-        table(rows["items"], ["item", "financing", "capex", "opex/yr", "life (yr)"])
+        table(cost["items"], ["item", "financing", "capex", "opex/yr", "life (yr)"])
         click.echo("")
-        table(rows["appraisal"], ["item", "value", "unit"])
+        table(cost["appraisal"], ["item", "value", "unit"])
         click.echo(f"\npublic budget cash flow ({costs['currency']}, negative = spending)")
-        table(rows["cash_flow"], ["year", "chosen", "public", "BOT", "PPP"])
+        table(cost["cash_flow"], ["year", "chosen", "public", "BOT", "PPP"])
         click.echo(costs["regional_impact"]["label"])
 
 
@@ -115,7 +118,7 @@ def run(scenarios: tuple[Path, ...], out: Path, replications: int | None, worker
         click.echo(f"retried: task {r['task']} (replications {r['replications']}) ran "
                    f"{r['attempts']} times after a worker failure; its results are complete")
     for result in summary.get("comparisons", {}).values():
-        _print_comparison(result)
+        _print_comparison(result, focus=True)
 
 
 @click.command("compare")
@@ -166,7 +169,7 @@ def demo(out: Path, replications: int | None, workers: int) -> None:
         summary = run_demo(out, replications=replications,
                            workers=workers if workers > 1 else None, progress=progress)
     for result in summary.get("comparisons", {}).values():
-        _print_comparison(result)
+        _print_comparison(result, focus=True)
     click.echo(f"\n{summary['runs']} runs in {time.perf_counter() - t0:.0f} s "
                f"({summary['mode']}); tables in {out / 'comparison.md'}, "
                f"everything in {out / 'summary.json'}")

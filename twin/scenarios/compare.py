@@ -189,6 +189,7 @@ def compare(base_dir: str | Path, scenario_dir: str | Path,
     return {"scenario": scen_s.get("name", Path(scenario_dir).name),
             "base": base_s.get("name", Path(base_dir).name), "replications": len(seeds),
             "unpaired": len(set(base) ^ set(scen)), "kpis": table,
+            "focus": [k for k in scen_s.get("kpis") or [] if k in table],
             "costs": _costs(base, scen, seeds, scen_s)}
 
 
@@ -207,8 +208,11 @@ def _fmt(v: Any) -> str:
     return f"{f:.3g}" if abs(f) < 1 else f"{f:.2f}"
 
 
-def format_comparison(result: Mapping[str, Any]) -> list[dict[str, str]]:
+def format_comparison(result: Mapping[str, Any], *, focus: bool = False
+                      ) -> list[dict[str, str]]:
     """Rows of the KPI table for printing (group order of DESIGN.md, then the rest).
+
+    With ``focus``, only the KPIs the scenario names under ``kpis:`` (all when it names none).
 
     Examples
     --------
@@ -219,8 +223,9 @@ def format_comparison(result: Mapping[str, Any]) -> list[dict[str, str]]:
     """
     order = {g: i for i, g in enumerate((*GROUPS, "other"))}
     rows = []
-    items = sorted(result["kpis"].items(), key=lambda kv: (order.get(kv[1].get("group"), 9),
-                                                         kv[0]))
+    chosen = set(result.get("focus") or []) if focus else set()
+    items = sorted(((k, v) for k, v in result["kpis"].items() if not chosen or k in chosen),
+                   key=lambda kv: (order.get(kv[1].get("group"), 9), kv[0]))
     for name, r in items:
         ci = ("-" if r.get("ci_low") is None
               else f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]")

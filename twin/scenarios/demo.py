@@ -36,7 +36,7 @@ __all__ = ["DEMO_SCENARIOS", "DEMO_SETTINGS", "demo_scenarios", "run_demo"]
 DEMO_SCENARIOS = ("adaptive-signals-old-town", "bus-line", "road-closure", "new-clinic",
                   "densify-old-town", "new-zone-rail-yard")
 #: Replications and the share of residents simulated in the demo.
-DEMO_SETTINGS: dict[str, Any] = {"replications": 3, "iterations": 3, "sample": 0.5}
+DEMO_SETTINGS: dict[str, Any] = {"replications": 3, "iterations": 3, "sample": 1.0}
 
 
 def demo_scenarios(names: Sequence[str] | None = None) -> list[Path]:

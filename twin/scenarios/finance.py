@@ -235,7 +235,8 @@ def _item_flows(it: CostItem, n: int) -> tuple[np.ndarray, np.ndarray, float, li
         cap[int(t)] += it.capex
         builds.append(int(t))
         t += life
-    done = builds[-1] + (c if builds[-1] == 0 else 1)
+    # the first build serves from completion, a renewal from the year it is paid
+    done = builds[-1] if builds[-1] > 0 else c
     used = n - done
     residual = it.capex * max(0.0, 1.0 - used / life) + it.residual_value
     return cap, opex, residual, builds

@@ -29,6 +29,7 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import importlib
@@ -65,6 +66,8 @@ __all__ = [
 ]
 
 DEFAULT_ENGINE = "twin.agents.simulate"
+#: How long to wait for an existing Dask scheduler to answer.
+CONNECT_TIMEOUT_S = 20.0
 Progress = Callable[[int, int, str], None]
 _OVERRIDE_KEYS = ("replications", "seed", "iterations", "sample", "start_hour", "end_hour")
 
@@ -469,25 +472,41 @@ def _tasks(variants: Sequence[Variant], out: Path, twin_files: Mapping[str, Path
     return tasks
 
 
+def _local_cluster(workers: int, engine: str) -> Any:
+    """A LocalCluster of single-threaded worker processes.
+
+    Where the platform can fork, workers are forked from this process with twin and the engine
+    already imported (spawned workers would spend seconds importing them again).
+    """
+    import logging
+    import multiprocessing
+
+    import dask
+    from distributed import LocalCluster
+
+    importlib.import_module(engine)
+    importlib.import_module("twin.scenarios.kpis")
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    with dask.config.set({"distributed.worker.multiprocessing-method": method}):
+        return LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
+                            dashboard_address=None, silence_logs=logging.ERROR)
+
+
 def _run_dask(tasks: list[dict[str, Any]], workers: int | None, scheduler: str | None,
               done: Callable[[dict[str, Any], list[dict[str, Any]]], None],
-              max_attempts: int = 3) -> list[dict[str, Any]]:
-    import logging
-
-    from distributed import Client, LocalCluster, as_completed
+              max_attempts: int = 3, engine: str = DEFAULT_ENGINE) -> list[dict[str, Any]]:
+    from distributed import Client, as_completed
 
     resubmitted: list[dict[str, Any]] = []
     cluster = None
     if scheduler:
         try:
-            client = Client(scheduler, timeout="20s")
+            client = Client(scheduler, timeout=f"{CONNECT_TIMEOUT_S}s")
         except OSError as err:
             msg = f"cannot reach the Dask scheduler at {scheduler} ({err})"
             raise SimulationError(msg) from err
     else:
-        cluster = LocalCluster(n_workers=int(workers or 1), threads_per_worker=1,
-                               processes=True, dashboard_address=None,
-                               silence_logs=logging.ERROR)
+        cluster = _local_cluster(int(workers or 1), engine)
         client = Client(cluster)
     try:
         pending = {}
@@ -598,6 +617,8 @@ def run_scenarios(paths: Sequence[str | os.PathLike[str] | Scenario], out: str |
             "folder": v.folder, "role": v.role, "config_hash": v.config_hash,
             "scenario": v.scenario, "used_by": v.used_by})
     tasks = _tasks(variants, out_dir, twin_files, inputs, engine, min_task_s)
+    for t in tasks:  # attempts of an earlier, interrupted run do not count
+        (out_dir / "_tasks" / f"{t['id']}.log").unlink(missing_ok=True)
     total = sum(len(t["reps"]) for t in tasks)
     finished = 0
     records: dict[str, list[dict[str, Any]]] = {}
@@ -615,7 +636,7 @@ def run_scenarios(paths: Sequence[str | os.PathLike[str] | Scenario], out: str |
             done(t, run_task(t))
         mode = "serial"
     else:
-        resubmitted = _run_dask(tasks, workers, scheduler, done)
+        resubmitted = _run_dask(tasks, workers, scheduler, done, engine=engine)
         mode = f"scheduler {scheduler}" if scheduler else f"local cluster, {workers} workers"
     retried = []
     for t in tasks:
@@ -625,6 +646,8 @@ def run_scenarios(paths: Sequence[str | os.PathLike[str] | Scenario], out: str |
             retried.append({"task": t["id"], "folder": t["folder"], "replications": t["reps"],
                             "attempts": attempts})
         log.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        (out_dir / "_tasks").rmdir()
     summary: dict[str, Any] = {
         "package_version": __version__, "engine": engine, "mode": mode,
         "wall_s": round(time.perf_counter() - t_start, 2), "runs": total,

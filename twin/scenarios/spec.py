@@ -217,7 +217,8 @@ def _parse(text: str, file: str) -> tuple[Any, dict[Key, int]]:
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(err, "problem", None) or (str(err).splitlines() or [type(err).__name__])[0]
+        lines0 = str(err).splitlines() or [type(err).__name__]
+        problem = getattr(err, "problem", None) or lines0[0]
         msg = f"{file}{line}: not valid YAML ({problem})"
         raise ScenarioError(msg) from err
     except RecursionError as err:
@@ -671,11 +672,11 @@ def _message(file: str, problems: list[str]) -> str:
 
 def _check_twin(scenario: Scenario, twin: Twin) -> list[str]:
     """Ids, selectors and a dry run of the interventions against the twin."""
-    from twin.scenarios.horizon import apply_horizon
-
     import copy
 
     import numpy as np
+
+    from twin.scenarios.horizon import apply_horizon
 
     out: list[str] = []
     types = registry()
