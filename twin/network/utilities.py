@@ -8,7 +8,9 @@
   pressure-dependent demand and leaks; power outages and water outages of ``twin.extras
   ["events"]`` apply in their hours. An hour that does not converge is recorded (NaN and a
   flag), never raised.
-- :func:`utility_kpis`, :func:`write_utility_results`, :func:`check_utilities`.
+- :func:`utility_kpis`, :func:`write_utility_results` (in
+  :mod:`twin.network.utility_results`) and :func:`check_utilities` (in
+  :mod:`twin.network.utility_check`), importable from here too.
 
 Examples
 --------
@@ -19,14 +21,9 @@ Examples
 
 from __future__ import annotations
 
-import contextlib
-import copy
-import io
 import logging
 import math
 import os
-import tempfile
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -36,11 +33,19 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from twin._errors import Finding, UtilityError
+from twin._errors import UtilityError
 from twin._resources import data_dir
 from twin.layers.store import Twin
-from twin.network.power import PowerNet, build_power_net, unsupplied
-from twin.network.water import WaterNet, build_water_network, run_epanet, water_islands
+from twin.network.power import PowerNet, build_power_net
+from twin.network.utility_check import UtilityReport, check_utilities
+from twin.network.utility_check import diagnose as diagnose  # re-exported
+from twin.network.utility_results import (
+    KPI_UNITS,
+    UtilityResult,
+    utility_kpis,
+    write_utility_results,
+)
+from twin.network.water import WaterNet, build_water_network, run_epanet
 
 __all__ = [
     "KPI_UNITS",
@@ -57,14 +62,6 @@ __all__ = [
 ]
 
 HOURS = np.arange(24)
-#: Units of :func:`utility_kpis`.
-KPI_UNITS = {
-    "peak_line_loading_pct": "%", "peak_transformer_loading_pct": "%",
-    "overloaded_line_hours": "line-h", "min_voltage_pu": "p.u.", "power_unserved_mwh": "MWh",
-    "grid_energy_mwh": "MWh", "power_unsolved_hours": "h", "min_pressure_m": "m",
-    "water_pressure_deficit_node_h": "node-h", "unmet_water_m3": "m3",
-    "water_leakage_m3": "m3", "water_supplied_m3": "m3", "water_unsolved_hours": "h",
-}
 _RECYCLE = {"trafo": False, "bus_pq": True, "bfsw": False}
 log = logging.getLogger(__name__)
 
@@ -337,29 +334,6 @@ def typical_activities(twin: Twin, *, seed: int = 0) -> pd.DataFrame:
 
 # --- one day of power and water -----------------------------------------------------------------
 
-@dataclass
-class UtilityResult:
-    """Hourly results of :func:`solve_day`; frames indexed by layer id, columns hours 0..23."""
-
-    branch_loading: pd.DataFrame      # power_lines (lines, cables, transformers): loading %
-    branch_kind: pd.Series
-    bus_vm: pd.DataFrame              # power_nodes: voltage p.u. (NaN: not supplied / solved)
-    bus_unserved_mw: pd.DataFrame     # power_nodes: demand of buildings and loads not supplied
-    grid_mw: pd.Series                # power drawn from the external grid(s)
-    power_ok: np.ndarray              # the power flow converged in that hour
-    node_pressure: pd.DataFrame       # water_nodes: pressure, m
-    node_expected_lps: pd.DataFrame   # junctions: demand asked for (buildings and fixed)
-    node_delivered_lps: pd.DataFrame  # junctions: demand delivered (pressure-dependent)
-    node_leak_lps: pd.DataFrame       # junctions: leakage
-    pipe_flow_lps: pd.DataFrame       # water_pipes: flow
-    pipe_velocity_mps: pd.DataFrame
-    water_ok: np.ndarray
-    notes: list[str] = field(default_factory=list)
-    unsupplied_buildings: dict[str, list[str]] = field(default_factory=dict)
-    settings: dict[str, float] = field(default_factory=dict)
-    layers: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
-
-
 def _hours(event: dict[str, Any]) -> np.ndarray:
     a, b = (event.get("hours") or [0, 24])[:2]
     return (HOURS >= int(a)) & (HOURS < int(b))
@@ -617,155 +591,6 @@ def solve_day(twin: Twin, power_mw: pd.DataFrame, water_lps: pd.DataFrame, *,
                                            "water_pipes")})
 
 
-# --- KPIs, files --------------------------------------------------------------------------------
-
-def utility_kpis(result: UtilityResult) -> dict[str, float]:
-    """The utility KPIs of DESIGN.md (units in :data:`KPI_UNITS`).
-
-    Lines, cables and transformers count for overloaded line-hours; pressure and deficits are
-    over junction-hours with demand; unmet water and unserved energy include buildings
-    without a connection.
-
-    Examples
-    --------
-    >>> # utility_kpis(solve_day(twin, p, w))["power_unserved_mwh"] -> 0.0
-    """
-    s = result.settings
-    bl = result.branch_loading
-    kind = result.branch_kind.reindex(bl.index).astype(str).to_numpy()
-    lines = bl.to_numpy(float)[np.isin(kind, ["line", "cable"])]
-    trafos = bl.to_numpy(float)[kind == "transformer"]
-
-    def nanmax(a: np.ndarray) -> float:
-        return float(np.nanmax(a)) if a.size and np.isfinite(a).any() else float("nan")
-
-    expected = result.node_expected_lps.to_numpy(float)
-    delivered = result.node_delivered_lps.to_numpy(float)
-    juncs = result.node_expected_lps.index
-    press = result.node_pressure.reindex(juncs).to_numpy(float)
-    served = (expected > 1e-9) & np.isfinite(press)
-    unmet = np.clip(np.nan_to_num(expected - delivered), 0.0, None)
-    vm = result.bus_vm.to_numpy(float)
-    return {
-        "peak_line_loading_pct": round(nanmax(lines), 3),
-        "peak_transformer_loading_pct": round(nanmax(trafos), 3),
-        "overloaded_line_hours": int((np.nan_to_num(bl.to_numpy(float))
-                                      > s["max_loading_pct"]).sum()),
-        "min_voltage_pu": round(float(np.nanmin(vm)) if np.isfinite(vm).any() else float("nan"),
-                                5),
-        "power_unserved_mwh": round(float(result.bus_unserved_mw.to_numpy(float).sum()), 6),
-        "grid_energy_mwh": round(float(np.nansum(result.grid_mw.to_numpy(float))), 4),
-        "power_unsolved_hours": int((~result.power_ok).sum()),
-        "min_pressure_m": round(float(press[served].min()) if served.any() else float("nan"), 3),
-        "water_pressure_deficit_node_h": int((served & (press < s["min_service_pressure_m"])
-                                              ).sum()),
-        "unmet_water_m3": round(float(unmet.sum()) * 3.6, 3),
-        "water_leakage_m3": round(float(np.nansum(result.node_leak_lps.to_numpy(float))) * 3.6,
-                                  3),
-        "water_supplied_m3": round(float(np.nansum(delivered)) * 3.6, 3),
-        "water_unsolved_hours": int((~result.water_ok).sum()),
-    }
-
-
-def _long(frame: pd.DataFrame, kind: str, value: str) -> pd.DataFrame:
-    out = frame.rename_axis("id").reset_index().melt(id_vars="id", var_name="hour",
-                                                      value_name=value)
-    out.insert(0, "kind", kind)
-    out["hour"] = out["hour"].astype(int)
-    return out
-
-
-def _atomic(path: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    Path(tmp).unlink()
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_utility_results(result: UtilityResult, out_dir: str | os.PathLike[str]
-                          ) -> dict[str, Path]:
-    """Write ``power.parquet``, ``water.parquet`` and ``utilities.gpkg`` into ``out_dir``.
-
-    The tables are long (``kind, id, hour, ...``); the GeoPackage has the four utility layers
-    with each feature's peak figures and hourly columns (``h00`` ... ``h23``) for the maps.
-
-    Examples
-    --------
-    >>> # write_utility_results(result, "runs/baseline")["map"].name -> 'utilities.gpkg'
-    """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    r = result
-    kinds = r.branch_kind.reindex(r.branch_loading.index).fillna("line")
-    bl = _long(r.branch_loading, "branch", "loading_pct")
-    bl["kind"] = bl["id"].map(kinds).astype(str)
-    vm = _long(r.bus_vm, "bus", "vm_pu").merge(
-        _long(r.bus_unserved_mw, "bus", "unserved_mw"), on=["kind", "id", "hour"], how="outer")
-    power = pd.concat([bl, vm], ignore_index=True)
-    power["converged"] = r.power_ok[power["hour"].to_numpy()]
-    nodes = _long(r.node_pressure, "node", "pressure_m")
-    for frame, col in ((r.node_expected_lps, "demand_lps"), (r.node_delivered_lps,
-                                                             "delivered_lps"),
-                       (r.node_leak_lps, "leak_lps")):
-        nodes = nodes.merge(_long(frame, "node", col), on=["kind", "id", "hour"], how="outer")
-    nodes["unmet_lps"] = (nodes["demand_lps"] - nodes["delivered_lps"]).clip(lower=0)
-    pipes = _long(r.pipe_flow_lps, "pipe", "flow_lps").merge(
-        _long(r.pipe_velocity_mps, "pipe", "velocity_mps"), on=["kind", "id", "hour"])
-    water = pd.concat([nodes, pipes], ignore_index=True)
-    paths = {"power": out / "power.parquet", "water": out / "water.parquet",
-             "map": out / "utilities.gpkg"}
-    _atomic(paths["power"], lambda p: power.to_parquet(p, index=False))
-    _atomic(paths["water"], lambda p: water.to_parquet(p, index=False))
-
-    def hourly(frame: pd.DataFrame, prefix: str) -> pd.DataFrame:
-        return frame.set_axis([f"{prefix}{h:02d}" for h in frame.columns], axis=1)
-
-    s = r.settings
-    lay = r.layers
-    maps: dict[str, gpd.GeoDataFrame] = {}
-    if "power_lines" in lay and len(lay["power_lines"]):
-        g = lay["power_lines"][["id", "kind", "geometry"]].set_index("id")
-        load = r.branch_loading
-        stats = pd.DataFrame({"peak_loading_pct": load.max(axis=1),
-                              "overloaded_hours": (load > s["max_loading_pct"]).sum(axis=1)})
-        maps["power_lines"] = g.join(stats).join(hourly(load, "h"))
-    if "power_nodes" in lay and len(lay["power_nodes"]):
-        g = lay["power_nodes"][["id", "kind", "geometry"]].set_index("id")
-        stats = pd.DataFrame({"min_vm_pu": r.bus_vm.min(axis=1),
-                              "unserved_mwh": r.bus_unserved_mw.sum(axis=1)})
-        maps["power_nodes"] = g.join(stats).join(hourly(r.bus_vm, "h"))
-    if "water_nodes" in lay and len(lay["water_nodes"]):
-        g = lay["water_nodes"][["id", "kind", "geometry"]].set_index("id")
-        p = r.node_pressure
-        unmet = (r.node_expected_lps - r.node_delivered_lps).clip(lower=0)
-        stats = pd.DataFrame({"min_pressure_m": p.min(axis=1),
-                              "deficit_hours": ((p < s["min_service_pressure_m"])
-                                                & (r.node_expected_lps.reindex(p.index) > 0)
-                                                ).sum(axis=1),
-                              "unmet_m3": unmet.sum(axis=1) * 3.6})
-        maps["water_nodes"] = g.join(stats).join(hourly(p, "h"))
-    if "water_pipes" in lay and len(lay["water_pipes"]):
-        g = lay["water_pipes"][["id", "kind", "geometry"]].set_index("id")
-        v = r.pipe_velocity_mps
-        stats = pd.DataFrame({"max_velocity_mps": v.abs().max(axis=1),
-                              "max_flow_lps": r.pipe_flow_lps.abs().max(axis=1)})
-        maps["water_pipes"] = g.join(stats).join(hourly(r.pipe_flow_lps, "h"))
-
-    def write_map(path: Path) -> None:
-        for name, frame in maps.items():
-            gdf = gpd.GeoDataFrame(frame.reset_index(), geometry="geometry", crs=frame.crs)
-            gdf.to_file(path, layer=name, driver="GPKG")
-
-    if maps:
-        _atomic(paths["map"], write_map)
-    return paths
-
-
 def run_utilities(twin: Twin, activities: pd.DataFrame, out_dir: str | os.PathLike[str] |
                   None = None, *, sample: float = 1.0) -> tuple[UtilityResult, dict[str, float]]:
     """Demand, solve and KPIs in one call (what ``twin simulate`` and scenario runs use).
@@ -779,239 +604,3 @@ def run_utilities(twin: Twin, activities: pd.DataFrame, out_dir: str | os.PathLi
     if out_dir is not None:
         write_utility_results(result, out_dir)
     return result, utility_kpis(result)
-
-
-# --- check --------------------------------------------------------------------------------------
-
-@dataclass
-class UtilityReport:
-    """What ``twin utilities check`` found: findings (errors and warnings) and peak figures."""
-
-    findings: list[Finding]
-    summary: dict[str, Any]
-
-    @property
-    def ok(self) -> bool:
-        """No error findings."""
-        return not any(f.severity == "error" for f in self.findings)
-
-    def format(self) -> str:
-        """The report as text."""
-        lines = [f"{k:28s} {v}" for k, v in self.summary.items()]
-        lines += [f.format() for f in self.findings]
-        n = sum(f.severity == "error" for f in self.findings)
-        lines.append("utilities ok" if self.ok else f"utilities check failed: {n} error(s)")
-        return "\n".join(lines)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready."""
-        return {"ok": self.ok, "summary": self.summary,
-                "findings": [f.to_dict() for f in self.findings]}
-
-
-_DIAGNOSIS = {
-    "disconnected_elements": "parts of the network are not connected to any external grid",
-    "different_voltage_levels_connected": "lines or switches join buses of different voltages",
-    "implausible_impedance_values": "lines or transformers have implausible impedances",
-    "nominal_voltages_dont_match": "transformer voltages do not match the buses they join",
-    "invalid_values": "some parameters are missing, zero or negative where they must not be",
-    "overload": "the network cannot carry its load or generation: the power flow converges "
-                "when they are scaled down",
-    "wrong_switch_configuration": "the switch states are inconsistent (it converges with all "
-                                  "switches closed)",
-    "multiple_voltage_controlling_elements_per_bus": "several generators or grids set the "
-                                                     "voltage of one bus",
-    "no_ext_grid": "there is no external grid (no substation with ext_grid: true)",
-    "wrong_reference_system": "loads or generators use the wrong sign convention",
-    "wrong_line_capacitance": "line capacitances look wrong (check the units: nF per km)",
-    "wrong_line_resistance": "line resistances look wrong (check the units: ohm per km)",
-    "wrong_line_reactance": "line reactances look wrong (check the units: ohm per km)",
-    "parallel_switches": "switches are in parallel",
-}
-
-
-def diagnose(pnet: PowerNet) -> list[str]:
-    """pandapower's diagnostic of a net that does not converge, in plain words with twin ids."""
-    import pandapower as pp
-
-    quiet = logging.getLogger("pandapower")
-    level = quiet.level
-    quiet.setLevel(logging.CRITICAL)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()), np.errstate(all="ignore"):
-            found = pp.diagnostic(copy.deepcopy(pnet.net), report_style=None) or {}
-    except Exception as err:
-        return [f"pandapower's diagnostic itself failed ({err})"]
-    finally:
-        quiet.setLevel(level)
-    names = {"line": pnet.line_ids, "trafo": pnet.trafo_ids, "bus": pnet.bus_ids}
-    out = []
-    for key, detail in found.items():
-        if not detail or key not in _DIAGNOSIS:
-            continue
-        ids: list[str] = []
-        for item in detail if isinstance(detail, list) else [detail]:
-            if isinstance(item, dict):
-                for table, idx in item.items():
-                    if table in names and isinstance(idx, list | tuple):
-                        ids += [str(names[table][i]) for i in idx if 0 <= int(i) < len(
-                            names[table])]
-        out.append(_DIAGNOSIS[key] + (f" ({', '.join(ids[:5])})" if ids else ""))
-    return out
-
-
-def _peak_power(twin: Twin, pnet: PowerNet, findings: list[Finding], summary: dict[str, Any]
-                ) -> None:
-    import pandapower as pp
-
-    from twin.layers.utility_layout import POWER_FACTOR, building_peak_demand
-
-    b = twin.layer("buildings")
-    net = pnet.net
-    if len(b) and "power_node" in b:
-        peak, _ = building_peak_demand(b)
-        at = pnet.bus_index(b["power_node"].astype(str).where(b["power_node"].notna(), ""))
-        load = np.zeros(len(net.bus))
-        np.add.at(load, at[at >= 0], peak[at >= 0])
-        buses = np.flatnonzero(load > 0)
-        pp.create_loads(net, buses, load[buses], load[buses] * math.tan(math.acos(POWER_FACTOR)),
-                        name="buildings")
-    live = net.load.in_service.to_numpy(bool)
-    summary["power peak demand MW"] = round(float((net.load.p_mw * net.load.scaling)[live].sum()),
-                                            2)
-    lim = load_profiles()["limits"]
-    try:
-        pp.runpp(net, numba=False)
-    except Exception as err:
-        base = net.load.p_mw.to_numpy(float, copy=True)
-        base_q = net.load.q_mvar.to_numpy(float, copy=True)
-        hint = ""
-        for scale in (0.75, 0.5, 0.25, 0.1, 0.03, 0.01):
-            net.load["p_mw"], net.load["q_mvar"] = base * scale, base_q * scale
-            try:
-                pp.runpp(net, numba=False)
-            except Exception:  # try the next, smaller load
-                continue
-            weak = pnet.bus_ids[int(np.nanargmin(net.res_bus.vm_pu.to_numpy(float)))]
-            hint = (f"; at {scale:.0%} of the peak it converges, with the lowest voltage "
-                    f"{float(net.res_bus.vm_pu.min()):.3f} p.u. at power node {weak}: check the "
-                    f"lines and transformer on the way to {weak}, or the load there")
-            break
-        net.load["p_mw"], net.load["q_mvar"] = base, base_q
-        words = diagnose(pnet)
-        findings.append(Finding("error", "power_flow", f"the peak-hour power flow does not "
-                                f"converge ({err}); {'; '.join(words) or 'no diagnosis'}{hint}",
-                                layer="power_lines"))
-        return
-    loading = pd.Series(net.res_line.loading_percent.to_numpy(float), index=pnet.line_ids)
-    trafo = pd.Series(net.res_trafo.loading_percent.to_numpy(float), index=pnet.trafo_ids)
-    both = pd.concat([loading, trafo])
-    summary["power peak line loading %"] = round(float(loading.max()), 1) if len(loading) else 0
-    summary["power peak transformer %"] = round(float(trafo.max()), 1) if len(trafo) else 0
-    summary["power min voltage p.u."] = round(float(net.res_bus.vm_pu.min()), 4)
-    for fid, val in both[both > lim["max_loading_pct"]].sort_values().tail(10).items():
-        findings.append(Finding("warning", "overload", f"loaded {val:.0f}% at the design peak; "
-                                "upgrade it (feeder_upgrade) or add a substation", "power_lines",
-                                str(fid), "max_i_ka"))
-    low = net.res_bus.vm_pu < lim["min_voltage_pu"]
-    if low.any():
-        ids = pnet.bus_ids[np.flatnonzero(low.to_numpy())]
-        findings.append(Finding("warning", "voltage", f"{len(ids)} node(s) below "
-                                f"{lim['min_voltage_pu']} p.u. at the design peak "
-                                f"(e.g. {', '.join(ids[:5])})", "power_nodes"))
-
-
-def _peak_water(twin: Twin, wnet: WaterNet, findings: list[Finding], summary: dict[str, Any]
-                ) -> None:
-    from twin.layers.utility_layout import building_peak_demand
-
-    wn, cfg = wnet.wn, load_profiles()["water"]
-    b = twin.layer("buildings")
-    if len(b) and "water_node" in b:
-        _, peak = building_peak_demand(b)
-        at = wnet.junction_ids.get_indexer(b["water_node"].astype(str).where(
-            b["water_node"].notna(), ""))
-        dem = np.zeros(len(wnet.junction_ids))
-        np.add.at(dem, at[at >= 0], peak[at >= 0])
-        for k in np.flatnonzero(dem > 0):
-            wn.get_node(str(wnet.junction_ids[int(k)])).add_demand(dem[k] / 1000.0, None,
-                                                                   "buildings")
-        summary["water peak demand L/s"] = round(float(dem.sum()), 1)
-    wn.options.time.duration = 0
-    wn.options.hydraulic.demand_model = "PDD"
-    wn.options.hydraulic.required_pressure = float(cfg["required_pressure_m"])
-    wn.options.hydraulic.minimum_pressure = float(cfg["minimum_pressure_m"])
-    wn.options.quality.parameter = "NONE"
-    try:
-        res = run_epanet(wn)
-    except UtilityError as err:
-        findings.append(Finding("error", "hydraulics", str(err), layer="water_pipes"))
-        return
-    p = res.node["pressure"].iloc[0].reindex(wnet.junction_ids)
-    summary["water min pressure m"] = round(float(p.min()), 2) if len(p) else None
-    low = p[p < float(cfg["min_service_pressure_m"])]
-    if len(low):
-        findings.append(Finding("warning", "pressure", f"{len(low)} junction(s) below "
-                                f"{cfg['min_service_pressure_m']} m at the design peak "
-                                f"(lowest {low.min():.1f} m at {low.idxmin()}); widen the pipes "
-                                "feeding them (pipe_upgrade)", "water_nodes"))
-
-
-def check_utilities(twin: Twin) -> UtilityReport:
-    """Build both networks, solve one design-peak hour, and report what is wrong.
-
-    Reports (errors): networks that cannot be built, no source, islands with load, buildings
-    without a working connection, a peak-hour power flow that does not converge (with
-    pandapower's diagnostic in plain words), EPANET failures; (warnings) islands without load,
-    overloads, low voltages and pressures at the design peak (``agents/density.yaml``).
-
-    Examples
-    --------
-    >>> # print(check_utilities(read_twin("demo.twin.gpkg")).format())
-    """
-    findings: list[Finding] = []
-    summary: dict[str, Any] = {}
-    b = twin.layer("buildings")
-    for sector, builder, col, layer in (("power", build_power_net, "power_node", "power_nodes"),
-                                        ("water", build_water_network, "water_node",
-                                         "water_nodes")):
-        if not len(twin.layer(layer)):
-            findings.append(Finding("warning", "missing", f"the twin has no {sector} network",
-                                    layer))
-            continue
-        try:
-            net: Any = builder(twin, check=False)
-        except UtilityError as err:
-            findings.append(Finding("error", "build", str(err), layer))
-            continue
-        if sector == "power":
-            dead = [str(net.bus_ids[i]) for i in unsupplied(net)]
-            ids = net.bus_ids
-        else:
-            dead = water_islands(net)
-            ids = net.junction_ids
-        if not (twin.layer(layer)["ext_grid"].fillna(False).any() if sector == "power" else
-                twin.layer(layer)["kind"].isin(["reservoir", "tank"]).any()):
-            findings.append(Finding("error", "no_source", f"the {sector} network has no source",
-                                    layer))
-        refs = b[col].astype(str).where(b[col].notna(), "") if col in b else pd.Series(
-            [""] * len(b), index=b.index)
-        loaded = set(refs[refs != ""])
-        if dead:
-            sev = "error" if loaded & set(dead) else "warning"
-            more = " ..." if len(dead) > 8 else ""
-            findings.append(Finding(sev, "island", f"{len(dead)} node(s) not connected to any "
-                                    f"source: {', '.join(dead[:8])}{more}; connect them or "
-                                    "delete them", layer))
-        bad = b["id"].astype(str)[(refs == "") | ~refs.isin(ids) | refs.isin(dead)].tolist()
-        summary[f"{sector} buildings supplied"] = f"{len(b) - len(bad)} of {len(b)}"
-        if bad:
-            findings.append(Finding("error", "unsupplied", f"{len(bad)} building(s) without a "
-                                    f"working {sector} connection (e.g. {', '.join(bad[:5])}); "
-                                    f"set their {col} to a connected node", "buildings",
-                                    field=col))
-        if sector == "power":
-            _peak_power(twin, net, findings, summary)
-        else:
-            _peak_water(twin, net, findings, summary)
-    return UtilityReport(findings, summary)
