@@ -13,7 +13,7 @@ import pyogrio
 import shapely
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import median_time, row  # noqa: E402
+from _common import median_time, row
 
 
 def _source(path: Path, n: int) -> None:

@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _common import median_time, row  # noqa: E402
+from _common import median_time, row
 
 
 def _bare_setup(twin: Any, power_mw: Any) -> tuple[Any, np.ndarray, np.ndarray, float]:
@@ -62,7 +62,7 @@ def _bare_loop(net: Any, p: np.ndarray, tan: float) -> np.ndarray:
     return np.array(out)
 
 
-def bench_utilities(quick: bool, repeat: int) -> list[dict[str, Any]]:
+def bench_utilities(quick: bool, repeat: int) -> list[dict[str, Any]]:  # noqa: ARG001
     """One day of power (24 pandapower runs) and water (EPANET) on the demo: < 3 s; overhead."""
     warnings.simplefilter("ignore")
     from twin.layers.osm import demo_twin
@@ -97,10 +97,10 @@ def bench_utilities(quick: bool, repeat: int) -> list[dict[str, Any]]:
     mine = twin_power()["line"]
     same = float(np.nanmax(np.abs(mine - loads.T)))
     b = twin.layer("buildings")
-    common = {"buses": int(len(twin.layer("power_nodes"))),
-              "lines": int(len(twin.layer("power_lines"))),
+    common = {"buses": len(twin.layer("power_nodes")),
+              "lines": len(twin.layer("power_lines")),
               "junctions": int((twin.layer("water_nodes")["kind"] == "junction").sum()),
-              "pipes": int(len(twin.layer("water_pipes"))), "buildings": int(len(b))}
+              "pipes": len(twin.layer("water_pipes")), "buildings": len(b)}
     return [
         row("utilities", "day_s", day_s, "target", 3.0, demand_s=round(demand_s, 3),
             peak_line_loading_pct=kpis["peak_line_loading_pct"],

@@ -43,7 +43,7 @@ def test_existing_output_is_refused_without_overwrite(grid_twin, tmp_path):
     path = tmp_path / "g.twin.gpkg"
     write_twin(grid_twin, path)
     before = file_hash(path)
-    with pytest.raises(LayerError, match="exists.*--overwrite"):
+    with pytest.raises(LayerError, match=r"exists.*--overwrite"):
         write_twin(grid_twin, path)
     assert file_hash(path) == before
     write_twin(grid_twin, path, overwrite=True)
@@ -74,7 +74,7 @@ def test_truncated_geopackage_is_reported(grid_twin, tmp_path):
     write_twin(grid_twin, path)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 3])
-    with pytest.raises(LayerError, match="corrupt|truncated|cannot"):
+    with pytest.raises(LayerError, match=r"corrupt|truncated|cannot"):
         read_twin(path)
 
 
@@ -88,7 +88,7 @@ def test_geopackage_without_meta_is_not_a_twin(tmp_path, grid_twin):
 def test_missing_layer_named_with_alternatives(grid_twin, tmp_path):
     path = tmp_path / "g.twin.gpkg"
     write_twin(grid_twin, path)
-    with pytest.raises(LayerError, match="no layer 'sensors'.*twin layers import"):
+    with pytest.raises(LayerError, match=r"no layer 'sensors'.*twin layers import"):
         read_layer(path, "sensors")
 
 

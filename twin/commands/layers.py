@@ -167,10 +167,8 @@ def import_cmd(file: Path, layer: str | None, source: Path | None, mapping: tupl
         src, dst = item.split("=", 1)
         pairs[src.strip()] = dst.strip()
     twin = read_twin(file)
-    kwargs = {"mapping": pairs or None, "crs": crs, "replace": replace}
-    if source_layer:
-        kwargs["layer"] = source_layer
-    new = import_layer(twin, layer, source, **kwargs)
+    new = import_layer(twin, layer, source, mapping=pairs or None, crs=crs, replace=replace,
+                       layer=source_layer)
     new.extras["history"] = {"author": author or _user(),
                              "message": f"twin layers import {layer} {source.name}"}
     write_twin(new, file, overwrite=True)
@@ -214,11 +212,12 @@ def validate_cmd(file: Path, strict: bool, fix: bool, as_json: bool) -> None:
     Example:
       twin layers validate demo.twin.gpkg --json
     """
+    from twin._errors import Finding
     from twin.layers.store import read_twin, write_twin
     from twin.layers.validate import fix_twin, validate_twin
 
     twin = read_twin(file)
-    fixed = []
+    fixed: list[Finding] = []
     if fix:
         twin, fixed = fix_twin(twin)
         if fixed:

@@ -59,7 +59,7 @@ from twin.layers._features import (
     read_features,
 )
 from twin.layers._gpkg import _NOW_SQL, _bounds, _q
-from twin.layers.diff import _changed_fields
+from twin.layers.changes import _changed_fields
 from twin.layers.schemas import LayerSpec, layer_spec, load_dictionary
 
 __all__ = ["GEOMETRY_TOLERANCE_M", "EditResult", "edit_layer", "read_features", "revert"]

@@ -72,8 +72,8 @@ from twin.layers._gpkg import (
     gpkg_functions,
     image_sql,
 )
-from twin.layers.diff import Diff, FeatureChange, diff, log
-from twin.layers.diff import no_gc as no_gc  # re-exported: twin.commands.edit imports it
+from twin.layers.changes import Diff, FeatureChange, diff, log
+from twin.layers.changes import no_gc as no_gc  # re-exported: twin.commands.edit imports it
 from twin.layers.schemas import coerce_fields, conform, empty_layer, layer_spec, load_dictionary
 from twin.layers.store import INTERNAL_TABLES, META_TABLE, Twin, register_finalizer, write_twin
 

@@ -110,7 +110,7 @@ def _open(path: Path, folder: Path) -> Any:
         msg = f"{path}: the file is empty; give an OSM extract (.osm.pbf or .osm)"
         raise LayerError(msg)
     name = path.name.lower()
-    if name.endswith(".osm") or name.endswith(".xml"):
+    if name.endswith((".osm", ".xml")):
         path = _xml_to_pbf(path, folder)
     elif not name.endswith(".pbf"):
         msg = f"{path}: expected an OSM extract ending in .osm.pbf or .osm"
@@ -152,8 +152,8 @@ def _undirected(edges: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 def _roads(osm: Any, crs: Any) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     nodes, edges = _graph_edges(osm, "driving")
     e = _undirected(edges).to_crs(crs)
-    lanes = parse_number(e["lanes"].map(_first)) if "lanes" in e else pd.Series(np.nan, e.index)
-    lanes = np.where(e["oneway"], lanes, np.ceil(lanes / 2))
+    raw = parse_number(e["lanes"].map(_first)) if "lanes" in e else pd.Series(np.nan, e.index)
+    lanes = np.where(e["oneway"], raw, np.ceil(raw / 2))
     speed = (parse_number(e["maxspeed"].map(_first)) if "maxspeed" in e
              else pd.Series(np.nan, index=e.index))
     roads = gpd.GeoDataFrame({
@@ -236,7 +236,8 @@ def _building_use(b: pd.DataFrame, landuse_under: pd.Series) -> tuple[pd.Series,
     table: dict[str, str] = rules["osm_use"]
     tag = b["building"].astype("string").str.lower()
     use = tag.map(table)
-    src = pd.Series(np.where(use.notna(), "osm", None), index=b.index, dtype=object)
+    src = pd.Series(["osm" if known else None for known in use.notna()], index=b.index,
+                    dtype="object")
     for col, fixed in (("amenity", None), ("shop", "retail"), ("office", "office")):
         if col not in b:
             continue

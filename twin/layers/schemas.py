@@ -261,8 +261,9 @@ def coerce_fields(frame: pd.DataFrame, spec: LayerSpec, *, source: str | None = 
                     "error", "required", f"required field is missing; add a column {f.name!r} "
                     f"({f.type}) or map a source column to it with --map SRC={f.name}",
                     layer=spec.name, field=f.name, source=source))
-            nullable = {"str": object, "int": "Int64", "float": "float64", "bool": "boolean"}
-            out[f.name] = pd.Series(None, index=out.index, dtype=nullable[f.type])
+            nullable = {"str": "object", "int": "Int64", "float": "float64", "bool": "boolean"}
+            out[f.name] = pd.Series([None] * len(out), index=out.index,
+                                    dtype=nullable[f.type])
             continue
         col = out[f.name]
         present = col.notna()

@@ -205,7 +205,7 @@ class WalkGraph:
 
 
 def walk_graph(paths: gpd.GeoDataFrame | None, roads: gpd.GeoDataFrame,
-               road_nodes: gpd.GeoDataFrame) -> WalkGraph:
+               road_nodes: gpd.GeoDataFrame) -> WalkGraph:  # noqa: ARG001 (same call shape as road_graph)
     """The walk graph: the ``paths`` layer if the twin has one, else the roads both ways.
 
     Node coordinates come from the line ends (paths have no node layer).

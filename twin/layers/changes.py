@@ -5,7 +5,7 @@ gives the features added, deleted and changed between two versions, with each ch
 before and after and how far the geometry moved. Both read the tables that
 :mod:`twin.layers.history` keeps (and re-exports these names from).
 
-Import names from this module (``from twin.layers.diff import Diff``): the attribute
+Import names from this module (``from twin.layers.changes import Diff``): the attribute
 ``twin.layers.diff`` of the package is the function :func:`diff`, which ``twin.layers`` exports.
 
 Examples
