@@ -175,14 +175,24 @@ def test_plan_shares_one_base_between_scenarios(files):
     assert pairs["grow"] == ("grow", "base@2035")
 
 
-def test_tasks_batch_replications_to_reach_the_minimum_task_time(files):
-    summary = run_scenarios([files / "signals.yaml"], files / "out", replications=3,
-                            min_task_s=1e6)
-    assert summary["tasks"] == 2
-    assert summary["runs"] == 6
-    summary = run_scenarios([files / "signals.yaml"], files / "out2", replications=3,
-                            min_task_s=0.0)
-    assert summary["tasks"] == 6
+def test_tasks_batch_replications_per_variant(files):
+    s = load_scenario(files / "signals.yaml", check_twin=False)
+    variants, _ = plan_variants([s], files / "none", {s.twin: "h"})
+    for v in variants:
+        v.replications = 6
+    twin = {variants[0].scenario["twin"]: Path(variants[0].scenario["twin"])}
+    inputs = {v.folder: {} for v in variants}
+
+    def reps(**kw):
+        return [t["reps"] for t in runner._tasks(variants, files, twin, inputs, "e", **kw)]
+
+    # serial: one task per variant
+    assert reps(min_task_s=0.0) == [list(range(6))] * 2
+    # 2 workers, 2 variants: about two tasks per worker
+    assert reps(min_task_s=0.0, parallel=2) == [[0, 1, 2], [3, 4, 5]] * 2
+    # 8 workers: one replication per task, unless a task would take less than min_task_s
+    assert len(reps(min_task_s=0.0, parallel=8)) == 12
+    assert reps(min_task_s=1e6, parallel=8) == [list(range(6))] * 2
 
 
 def test_two_local_workers_give_the_same_kpis_as_serial(files):

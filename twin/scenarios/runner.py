@@ -453,13 +453,23 @@ def _estimate_run_s(twin: Twin, scenario: Mapping[str, Any]) -> float:
 
 
 def _tasks(variants: Sequence[Variant], out: Path, twin_files: Mapping[str, Path],
-           inputs: Mapping[str, dict[str, str]], engine: str, min_task_s: float
-           ) -> list[dict[str, Any]]:
+           inputs: Mapping[str, dict[str, str]], engine: str, min_task_s: float,
+           parallel: int = 1) -> list[dict[str, Any]]:
+    """Cut the replications into tasks of one variant each.
+
+    A task holds enough replications to take ``min_task_s`` (estimated), and as many as keep
+    about two tasks per worker: a worker prepares a variant's twin once per task, so fewer,
+    larger tasks prepare less; two per worker still balance the load.
+    """
     tasks = []
+    n_var = max(1, len(variants))
+    share = n_var / max(n_var, 2 * max(1, parallel))
     for v in variants:
         ref = v.scenario["twin"]
         est = _estimate_run_s(load_base_twin(str(twin_files[ref])), v.scenario)
-        batch = max(1, min(v.replications, math.ceil(min_task_s / max(est, 1e-3))))
+        batch = max(1, math.ceil(min_task_s / max(est, 1e-3)),
+                    math.ceil(v.replications * share - 1e-9))
+        batch = min(v.replications, batch)
         seeds = v.seeds
         for s in range(0, v.replications, batch):
             reps = list(range(s, min(v.replications, s + batch)))
@@ -616,7 +626,8 @@ def run_scenarios(paths: Sequence[str | os.PathLike[str] | Scenario], out: str |
         _write_json(out_dir / v.folder / "variant.json", {
             "folder": v.folder, "role": v.role, "config_hash": v.config_hash,
             "scenario": v.scenario, "used_by": v.used_by})
-    tasks = _tasks(variants, out_dir, twin_files, inputs, engine, min_task_s)
+    tasks = _tasks(variants, out_dir, twin_files, inputs, engine, min_task_s,
+                   parallel=workers or (4 if scheduler else 1))
     for t in tasks:  # attempts of an earlier, interrupted run do not count
         (out_dir / "_tasks" / f"{t['id']}.log").unlink(missing_ok=True)
     total = sum(len(t["reps"]) for t in tasks)
