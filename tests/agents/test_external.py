@@ -52,7 +52,7 @@ def setup(twin: Twin, config=None):
 def test_default_config() -> None:
     cfg = load_external_config()
     assert cfg.in_commuters["share_of_unfilled_jobs"] == 0.85
-    assert cfg.through_traffic["peak_share_of_capacity"]["primary"] == 0.2
+    assert cfg.through_traffic["peak_share_of_capacity"]["primary"] == 0.18
     assert max(cfg.through_traffic["hourly_profile"].values()) == 1.0
 
 
@@ -119,8 +119,8 @@ def test_through_traffic_volumes_and_crossing() -> None:
     hours = (ext.through_depart_s // 3600).astype(int)
     assert hours.min() >= 5
     assert hours.max() <= 23
-    # peak hour: 2400 veh/h entry capacity x 0.2 (primary) x 1.0, at each of two gateways
-    assert np.sum(hours == 8) == pytest.approx(2 * 480, rel=0.01)
+    # peak hour: 2400 veh/h entry capacity x 0.18 (primary) x 1.0, at each of two gateways
+    assert np.sum(hours == 8) == pytest.approx(2 * 432, rel=0.01)
     assert np.all(ext.through_entry != ext.through_exit)  # 900 m apart, >= 400 m
     assert np.all(np.diff(ext.through_depart_s) >= 0)
     half = external_demand(places, gws, g, zones.of_place, t_in, t_out, m_gw,
@@ -137,3 +137,21 @@ def test_no_gateways_no_external_demand() -> None:
     assert gws.n == 0
     assert len(ext.commuter_id) == 0
     assert len(ext.through_id) == 0
+
+
+def test_long_crossings_carry_less_through_traffic() -> None:
+    layers = {}
+    for name, frame in grid_layers(4, 1500.0).items():
+        out, _ = coerce_fields(frame, layer_spec(name))
+        layers[name] = gpd.GeoDataFrame(out, geometry="geometry", crs=CRS)
+    roads = layers["roads"]
+    bottom = roads["u"].isin(["n0", "n1", "n2"]) & roads["v"].isin(["n1", "n2", "n3"])
+    roads.loc[bottom, ["highway", "capacity_vph"]] = ["primary", 1800.0]
+    layers["road_nodes"]["gateway"] = layers["road_nodes"]["id"].isin(["n0", "n3"])
+    twin = Twin(layers=layers, meta=new_meta("wide", CRS))
+    ecfg, g, places, gws, zones, t_in, t_out, m_gw = setup(twin)
+    ext = external_demand(places, gws, g, zones.of_place, t_in, t_out, m_gw,
+                          np.zeros(places.n), ecfg, 0.1, np.random.default_rng(1))
+    hours = (ext.through_depart_s // 3600).astype(int)
+    carry = np.exp(-(4500.0 - 1000.0) / 1500.0)  # the gateways are 4.5 km apart
+    assert np.sum(hours == 8) == pytest.approx(2 * 432 * carry, abs=3)

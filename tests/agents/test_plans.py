@@ -165,3 +165,21 @@ def test_transit_times_walk_wait_ride() -> None:
     assert gen[0] == pytest.approx(11.0 + 1.6 * walk / 80.0)
     none = transit_costs(tr, np.array([a]), np.array([a]), cfg)
     assert np.isinf(none[0][0])  # the same stop at both ends is no ride
+
+
+def test_large_twin_mode_choice_uses_zone_times(monkeypatch: pytest.MonkeyPatch) -> None:
+    import twin.agents.plans as plans_module
+
+    exact = CityModel(city(residents=60, spacing=600.0), seed=3, iterations=1)
+    monkeypatch.setattr(plans_module, "EXACT_CAR_NODES", 0)
+    zoned = CityModel(city(residents=60, spacing=600.0), seed=3, iterations=1)
+    # zone times are true (not perceived) free-flow times: close, not equal, choices
+    n_exact = np.count_nonzero(exact.plans.trip_mode == "car")
+    n_zoned = np.count_nonzero(zoned.plans.trip_mode == "car")
+    assert n_zoned == pytest.approx(n_exact, rel=0.25)
+    assert zoned.plans.n_trips == exact.plans.n_trips
+    g = zoned.graph
+    links = zoned.route_links
+    ends = zoned.route_ptr[1:][np.diff(zoned.route_ptr) > 0] - 1
+    inner = np.setdiff1d(np.arange(len(links) - 1), ends)
+    assert np.all(g.to_node[links[inner]] == g.from_node[links[inner + 1]])

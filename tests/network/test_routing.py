@@ -167,3 +167,49 @@ def test_largest_component_and_nearest_nodes() -> None:
     assert dist[0] == pytest.approx(np.hypot(705.0, 3.0))
     with pytest.raises(ValueError, match="no candidate nodes"):
         nearest_nodes(g.xy, np.array([[0.0, 0.0]]), candidates=np.zeros(5, bool))
+
+
+def _grid_graph(n: int) -> tuple:
+    xs, ys = np.meshgrid(np.arange(n) * 100.0, np.arange(n) * 100.0)
+    ids = [f"n{i}" for i in range(n * n)]
+    nodes = gpd.GeoDataFrame({"id": ids}, geometry=shapely.points(xs.ravel(), ys.ravel()),
+                             crs=3067)
+    rows = [(k, k + 1) for k in range(n * n) if (k + 1) % n] + \
+        [(k, k + n) for k in range(n * n - n)]
+    rng = np.random.default_rng(0)
+    roads = gpd.GeoDataFrame({
+        "id": [f"r{i}" for i in range(len(rows))], "u": [ids[a] for a, _ in rows],
+        "v": [ids[b] for _, b in rows], "oneway": False, "length_m": 100.0,
+        "speed_kph": rng.uniform(20, 60, len(rows)), "capacity_vph": 900.0, "lanes": 1},
+        geometry=[shapely.LineString([(0, 0), (1, 1)])] * len(rows), crs=3067)
+    return road_graph(roads, nodes)
+
+
+def test_search_bounds_give_exact_paths() -> None:
+    g = _grid_graph(30)
+    rng = np.random.default_rng(5)
+    o, d = rng.integers(0, g.n_nodes, 1500), rng.integers(0, g.n_nodes, 1500)
+    assert np.unique(o).size >= 8 * 48  # enough origins: route_pairs guesses bounds
+    mat, pl = g.csr()
+    exact = shortest_paths(mat, pl, o, d)
+    bounded = route_pairs(g, o, d)
+    assert np.allclose(bounded.cost, exact.cost)
+    assert np.array_equal(bounded.ptr, exact.ptr)
+    assert np.array_equal(bounded.links, exact.links)
+    assert np.allclose(pair_costs(mat, o, d, xy=g.xy), exact.cost)
+    # bounds far too small: every pair is searched again without one
+    again = shortest_paths(mat, pl, o, d, bound=0.5 * exact.cost)
+    assert np.allclose(again.cost, exact.cost)
+    assert np.array_equal(again.links, exact.links)
+
+
+def test_travel_time_matrix_searches_from_the_fewer_side() -> None:
+    g = _grid_graph(8)
+    cost = g.fft_s.copy()
+    cost[::3] *= 4.0  # directions differ
+    mat, _ = g.csr(cost)
+    from scipy.sparse.csgraph import dijkstra
+
+    o, d = np.arange(0, 64, 3), np.array([5, 40])
+    assert np.allclose(travel_time_matrix(g, o, d, cost=cost), dijkstra(mat, indices=o)[:, d])
+    assert np.allclose(travel_time_matrix(g, d, o, cost=cost), dijkstra(mat, indices=d)[:, o])

@@ -7,8 +7,10 @@ twin's edge) are where the rest of the city comes in and goes out:
   they enter through a gateway chosen by its entry capacity x ``exp(-beta x minutes)`` to the
   job, leave through one chosen the same way, and drive with probability ``car_share``;
 - through traffic enters at each gateway at ``capacity x peak_share_of_capacity[class] x
-  hourly_profile[hour]`` vehicles per hour and leaves at a gateway at least ``min_crossing_m``
-  away, chosen by exit capacity.
+  hourly_profile[hour]`` vehicles per hour (less where the crossing is longer than
+  ``reference_crossing_m``: few trips go on that far) and leaves at a gateway across the twin
+  (at least ``min_crossing_m`` and ``min_crossing_share`` of the twin's extent away), chosen by
+  exit capacity and directness.
 
 Volumes come from ``agents/external.yaml`` (per-gateway overrides by road-node id). Every draw
 comes from the ``numpy.random.Generator`` passed in.
@@ -49,7 +51,8 @@ _NUM = (int, float)
 _SCHEMA: dict[str, Any] = {
     "in_commuters": {"share_of_unfilled_jobs": _NUM, "car_share": _NUM},
     "out_commuters": {"car_share_if_car_available": _NUM},
-    "through_traffic": {"min_crossing_m": _NUM, "detour_beta": _NUM,
+    "through_traffic": {"min_crossing_m": _NUM, "min_crossing_share": _NUM, "detour_beta": _NUM,
+                        "reference_crossing_m": _NUM, "trip_length_m": _NUM,
                         "peak_share_of_capacity": {"*": _NUM},
                         "hourly_profile": {"*": _NUM}},
     "gateways": {"*": {"*": _NUM}},
@@ -266,21 +269,29 @@ def external_demand(places: Places, gateways: Gateways, graph: RoadGraph,
         prof[int(h)] = float(v)
     prof[: hours[0]] = 0.0
     prof[hours[1]:] = 0.0
+    xy = graph.xy[gateways.node]
+    crow = np.linalg.norm(xy[:, None, :] - xy[None, :, :], axis=2)
+    reach = max(float(tt["min_crossing_m"]),
+                float(tt["min_crossing_share"]) * float(crow.max(initial=0.0)))
+    far = (crow >= reach) & np.isfinite(metres_gw)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        detour = np.where(far, metres_gw / np.maximum(crow, 1.0), np.inf)
+    direct = np.exp(-float(tt["detour_beta"]) * np.maximum(detour - 1.0, 0.0))
+    exit_w = np.where(far, direct, 0.0) * (gateways.exit_vph * gateways.exit_weight)[None, :]
+    # the share of entering vehicles whose trip goes on across the twin to their exit
+    total = exit_w.sum(axis=1)
+    decay = np.minimum(np.exp(-(crow - float(tt["reference_crossing_m"]))
+                              / float(tt["trip_length_m"])), 1.0)
+    carry = np.divide((exit_w * decay).sum(axis=1), total, out=np.zeros(n_gw), where=total > 0)
     share_cls = np.array([float(tt["peak_share_of_capacity"].get(h, 0.0))
                           for h in gateways.highway])
-    vph = (gateways.entry_vph * share_cls * gateways.through_scale)[:, None] * prof[None, :]
+    vph = (gateways.entry_vph * share_cls * carry * gateways.through_scale)[:, None] \
+        * prof[None, :]
     expected = vph * sample
     n_gh = np.floor(expected).astype(np.int64) + (rng.random(expected.shape)
                                                   < expected - np.floor(expected))
     g_in = np.repeat(np.repeat(np.arange(n_gw), 24), n_gh.ravel())
     hour = np.repeat(np.tile(np.arange(24), n_gw), n_gh.ravel())
-    xy = graph.xy[gateways.node]
-    crow = np.linalg.norm(xy[:, None, :] - xy[None, :, :], axis=2)
-    far = (crow >= tt["min_crossing_m"]) & np.isfinite(metres_gw)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        detour = np.where(far, metres_gw / np.maximum(crow, 1.0), np.inf)
-    direct = np.exp(-float(tt["detour_beta"]) * np.maximum(detour - 1.0, 0.0))
-    exit_w = np.where(far, direct, 0.0) * (gateways.exit_vph * gateways.exit_weight)[None, :]
     g_out = draw_rows(exit_w.astype(float), g_in, rng)
     ok = g_out >= 0
     depart = hour * 3600.0 + rng.random(len(hour)) * 3600.0

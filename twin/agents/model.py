@@ -14,9 +14,12 @@ mobility engine (:func:`twin.agents.mobility.simulate_links`).
 
 One :meth:`CityModel.step` simulates the day once (an iteration). Between iterations a share
 ``1 / (k + 1)`` of the car trips (method of successive averages) is re-routed on the link times
-experienced in the last iteration, at the hour of departure. After each iteration the relative
-gap ``sum(route time - shortest time) / sum(route time)`` of the car trips (both on those link
-times) is recorded in :attr:`CityModel.gaps`.
+experienced in the last iteration in the hour of departure (on twins with more than
+``LARGE_TWIN_NODES`` nodes: in the period of the day, ``PERIODS_H``), as perceived by drivers
+(``route_choice.class_factor``). After each iteration the relative gap
+``sum(route cost - shortest cost) / sum(route cost)`` of the car trips (both on those link
+costs; on large twins over the trips of at most ``GAP_ORIGINS`` random origins per time bin) is
+recorded in :attr:`CityModel.gaps`.
 
 Examples
 --------
@@ -65,6 +68,13 @@ from twin.network.routing import (
 )
 
 __all__ = ["CityModel", "Places", "Resident", "Zones", "build_places", "make_zones"]
+
+#: Twins with more road nodes re-route on the link times of periods of the day, not hours.
+LARGE_TWIN_NODES = 3000
+#: Period bounds (hours) on large twins: 05-07, 07-10, 10-15, 15-19, 19-24.
+PERIODS_H = np.array([0, 7, 10, 15, 19, 24])
+#: The relative gap probes at most this many origin nodes per time bin.
+GAP_ORIGINS = 400
 
 #: progress(iteration (1-based), simulated clock in s)
 Progress = Callable[[int, float], None]
@@ -203,11 +213,14 @@ class Zones:
         Representative road node of each zone.
     minutes : ndarray (n_zones, n_zones)
         Free-flow travel time between zones (crow-fly at 15 km/h x 2 where no road path).
+    linked : ndarray of bool (n_zones, n_zones)
+        Where a road path exists.
     """
 
     of_place: np.ndarray
     node: np.ndarray
     minutes: np.ndarray
+    linked: np.ndarray
 
     @property
     def n(self) -> int:
@@ -247,12 +260,13 @@ def make_zones(places: Places, graph: RoadGraph, cost: np.ndarray, *,
     else:
         rep = used
     minutes = travel_time_matrix(graph, rep, rep, cost=cost) / 60.0
+    linked = minutes < CLOSED_COST / 10 / 60
     crow = np.linalg.norm(graph.xy[rep][:, None, :] - graph.xy[rep][None, :, :], axis=2)
     fallback = crow / (15 / 3.6) / 60.0 * 2.0
-    minutes = np.where(np.isfinite(minutes), minutes, fallback)
+    minutes = np.where(linked, minutes, fallback)
     intra = max(1.0, cell / 2 / (20 / 3.6) / 60.0)
     np.fill_diagonal(minutes, np.maximum(np.diag(minutes), intra))
-    return Zones(of_place=of_place.astype(np.int64), node=rep, minutes=minutes)
+    return Zones(of_place=of_place.astype(np.int64), node=rep, minutes=minutes, linked=linked)
 
 
 class Resident(mesa.Agent):
@@ -496,10 +510,30 @@ class CityModel(mesa.Model):
             self.datacollector.collect(self)
             self.clock_s += 3600.0
 
-    def _hour_costs(self, result: EngineResult) -> np.ndarray:
-        """Perceived link costs by hour (24 x n_links), closed links kept out of reach."""
-        cost = np.maximum(result.link_time_s.T, 1e-3) * self.route_factor[None, :]
-        return np.where(self.links.closed[None, :], CLOSED_COST, cost)
+    def _bin_costs(self, result: EngineResult) -> tuple[np.ndarray, np.ndarray]:
+        """Bin of each hour of day, and the perceived link costs per bin (n_bins x n_links).
+
+        A bin's link time is the mean over its hours weighted by the vehicles entering (the
+        free-flow time where none did). Bins are the hours themselves, or on large twins
+        (more than LARGE_TWIN_NODES nodes) the periods of PERIODS_H. Closed links stay out of
+        reach.
+        """
+        hours = np.arange(24)
+        if self.graph.n_nodes <= LARGE_TWIN_NODES:
+            of_hour = hours
+        else:
+            of_hour = np.clip(np.searchsorted(PERIODS_H, hours, side="right") - 1, 0,
+                              len(PERIODS_H) - 2)
+        n_bins = int(of_hour.max()) + 1
+        entries = result.link_entries.astype(float)
+        weight = np.zeros((n_bins, entries.shape[0]))
+        total = np.zeros_like(weight)
+        np.add.at(weight, of_hour, entries.T)
+        np.add.at(total, of_hour, (entries * result.link_time_s).T)
+        mean = np.divide(total, weight, out=np.broadcast_to(self.links.fft_s, weight.shape).copy(),
+                         where=weight > 0)
+        cost = np.maximum(mean, 1e-3) * self.route_factor[None, :]
+        return of_hour, np.where(self.links.closed[None, :], CLOSED_COST, cost)
 
     def _od_nodes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         p = self.plans
@@ -514,11 +548,12 @@ class CityModel(mesa.Model):
         pick = np.flatnonzero((self.rng.random(len(o)) < share) & (o != d))
         if pick.size == 0:
             return
-        cost = self._hour_costs(result)
+        of_hour, cost = self._bin_costs(result)
+        b = of_hour[hour]
         lens, links, rows = [], [], []
-        for h in np.unique(hour[pick]):  # one routing call per departure hour
-            sel = pick[hour[pick] == h]
-            paths = route_pairs(self.graph, o[sel], d[sel], cost=cost[h])
+        for k in np.unique(b[pick]):  # one routing call per time bin
+            sel = pick[b[pick] == k]
+            paths = route_pairs(self.graph, o[sel], d[sel], cost=cost[k])
             ok = np.flatnonzero(paths.found & (paths.cost < CLOSED_COST / 10))
             p2, l2 = take_paths(paths.ptr, paths.links, ok)
             lens.append(np.diff(p2))
@@ -530,21 +565,30 @@ class CityModel(mesa.Model):
             np.concatenate(links))
 
     def _gap(self, result: EngineResult) -> float:
-        """Relative gap of the car routes on the experienced link times (by departure hour)."""
+        """Relative gap of the car routes on the experienced link times of their time bin.
+
+        ``sum(route cost - shortest cost) / sum(route cost)``; on twins where a bin has more than
+        GAP_ORIGINS origin nodes, over the trips of GAP_ORIGINS origins drawn at random.
+        """
         o, d, hour = self._od_nodes()
         if len(o) == 0:
             return 0.0
-        cost = self._hour_costs(result)
+        of_hour, cost = self._bin_costs(result)
+        b = of_hour[hour]
         owner = np.repeat(np.arange(len(o)), np.diff(self.route_ptr))
-        route = np.bincount(owner, weights=cost[hour[owner], self.route_links],
-                            minlength=len(o))
-        best = np.zeros(len(o))
-        for h in np.unique(hour):
-            sel = np.flatnonzero(hour == h)
-            mat, _ = self.graph.csr(cost[h])
-            best[sel] = pair_costs(mat, o[sel], d[sel])
-        total = float(route.sum())
-        return float(np.sum(route - np.minimum(best, route)) / total) if total > 0 else 0.0
+        route = np.bincount(owner, weights=cost[b[owner], self.route_links], minlength=len(o))
+        num = den = 0.0
+        for k in np.unique(b):
+            sel = np.flatnonzero(b == k)
+            origins = np.unique(o[sel])
+            if len(origins) > GAP_ORIGINS:
+                probe = np.sort(self.rng.choice(origins, GAP_ORIGINS, replace=False))
+                sel = sel[np.isin(o[sel], probe)]
+            mat, _ = self.graph.csr(cost[k])
+            best = pair_costs(mat, o[sel], d[sel])
+            num += float(np.sum(route[sel] - np.minimum(best, route[sel])))
+            den += float(route[sel].sum())
+        return num / den if den > 0 else 0.0
 
     # -- hourly reporters -------------------------------------------------------------------
 

@@ -31,12 +31,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
+import scipy.sparse as sp
 
 from twin.agents.external import ExternalConfig, ExternalDemand
 from twin.agents.population import Population, PopulationConfig, draw_rows, pick_places
 from twin.layers.store import Twin
 from twin.network.roads import RoadGraph, WalkGraph
-from twin.network.routing import pair_costs, path_costs, route_pairs, take_paths
+from twin.network.routing import pair_costs, path_costs, route_pairs, take_paths, walk_distances
 
 if TYPE_CHECKING:
     from twin.agents.model import Places, Zones
@@ -47,6 +48,9 @@ __all__ = ["CLOSED_COST", "MODES", "Plans", "Transit", "build_plans", "mixture_d
 MODES = ("car", "transit", "walk", "bike")
 #: Routing cost of a closed link: paths costing a tenth of it or more are not used.
 CLOSED_COST = 1e9
+#: Up to this many road nodes, mode choice sees the car's exact free-flow time of every trip;
+#: on larger twins the time between the places' zones.
+EXACT_CAR_NODES = 3000
 _CAR, _TRANSIT, _WALK, _BIKE = range(4)
 
 
@@ -286,7 +290,7 @@ def _durations(types: np.ndarray, config: PopulationConfig, rng: np.random.Gener
 
 @dataclass
 class _Legs:
-    """Per-trip costs of every mode (rows = trips)."""
+    """Per-trip costs of every mode (rows = trips); car: perceived free-flow seconds."""
 
     car_s: np.ndarray
     car_m: np.ndarray
@@ -294,36 +298,54 @@ class _Legs:
     transit_min: np.ndarray
     transit_gen: np.ndarray
     transit_m: np.ndarray
-    paths_ptr: np.ndarray
-    paths_links: np.ndarray
 
 
-def _legs(o: np.ndarray, d: np.ndarray, places: Places, graph: RoadGraph, walk: WalkGraph,
-          transit: Transit | None, link_cost: np.ndarray, link_time: np.ndarray,
-          config: PopulationConfig) -> _Legs:
-    """Costs of the trips (o -> d places) by every mode, computed once per distinct pair."""
-    nodes, inv = np.unique(np.column_stack([places.node[o], places.node[d]]), axis=0,
-                           return_inverse=True)
-    inv = inv.ravel()
-    paths = route_pairs(graph, nodes[:, 0], nodes[:, 1], cost=link_cost)
-    found = paths.found & (paths.cost < CLOSED_COST / 10)  # never over a closed link
-    car_m = np.where(found, path_costs(paths.ptr, paths.links, graph.length_m), np.inf)
-    car_s = np.where(found, path_costs(paths.ptr, paths.links, link_time), np.inf)
-    ptr, links = take_paths(paths.ptr, paths.links, inv)
+def _legs(o: np.ndarray, d: np.ndarray, places: Places, walk: WalkGraph,
+          transit: Transit | None, road: sp.csr_matrix, road_xy: np.ndarray,
+          zones: Zones | None, config: PopulationConfig) -> _Legs:
+    """Costs of the trips (o -> d places) by every mode, computed once per distinct pair.
+
+    The car's distance is taken on the walk graph (the streets) for the choice; the route
+    itself is found only for the trips that drive (:func:`_car_routes`). With ``zones`` (large
+    twins), the car's time is the free-flow time between the places' zones.
+    """
+    if zones is None:
+        nodes, inv = np.unique(np.column_stack([places.node[o], places.node[d]]), axis=0,
+                               return_inverse=True)
+        car = pair_costs(road, nodes[:, 0], nodes[:, 1], xy=road_xy)
+        car = np.where(car < CLOSED_COST / 10, car, np.inf)[inv.ravel()]  # no closed link
+    else:  # a large twin: free-flow time between the zones of the places
+        zo, zd = zones.of_place[o], zones.of_place[d]
+        car = np.where(zones.linked[zo, zd], 60.0 * zones.minutes[zo, zd], np.inf)
     reach = 1000.0 * max(config.modes["walk"]["max_km"], config.modes["bike"]["max_km"])
     wn, winv = np.unique(np.column_stack([places.walk_node[o], places.walk_node[d]]), axis=0,
                          return_inverse=True)
-    wd = pair_costs(walk.csr(), wn[:, 0], wn[:, 1], limit=reach, directed=False)
+    wd = walk_distances(walk, wn[:, 0], wn[:, 1], limit=reach)
     walk_m = wd[winv.ravel()] + places.walk_snap_m[o] + places.walk_snap_m[d]
     walk_m[o == d] = 0.0
+    crow = 1.3 * np.linalg.norm(places.xy[o] - places.xy[d], axis=1)
     if transit is None:
         t_min = t_gen = t_m = np.full(len(o), np.inf)
     else:
         pairs, pinv = np.unique(np.column_stack([o, d]), axis=0, return_inverse=True)
         t_min, t_gen, t_m = (x[pinv.ravel()] for x in transit_costs(
             transit, pairs[:, 0], pairs[:, 1], config))
-    return _Legs(car_s=car_s[inv], car_m=car_m[inv], walk_m=walk_m, transit_min=t_min,
-                 transit_gen=t_gen, transit_m=t_m, paths_ptr=ptr, paths_links=links)
+    return _Legs(car_s=car, car_m=np.where(np.isfinite(walk_m), walk_m, crow), walk_m=walk_m,
+                 transit_min=t_min, transit_gen=t_gen, transit_m=t_m)
+
+
+def _car_routes(o_node: np.ndarray, d_node: np.ndarray, graph: RoadGraph, link_cost: np.ndarray,
+                link_time: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Routes (CSR), free-flow times, lengths and found flags of car trips (per node pair)."""
+    nodes, inv = np.unique(np.column_stack([o_node, d_node]), axis=0, return_inverse=True)
+    inv = inv.ravel()
+    paths = route_pairs(graph, nodes[:, 0], nodes[:, 1], cost=link_cost)
+    ptr, links = take_paths(paths.ptr, paths.links, inv)
+    time_s = path_costs(paths.ptr, paths.links, link_time)[inv]
+    length = path_costs(paths.ptr, paths.links, graph.length_m)[inv]
+    found = (paths.found & (paths.cost < CLOSED_COST / 10))[inv]
+    return ptr, links, time_s, length, found
 
 
 def _choose_modes(legs: _Legs, trip_tour: np.ndarray, purpose: np.ndarray, n_tours: int,
@@ -437,7 +459,8 @@ def build_plans(pop: Population, ext: ExternalDemand, places: Places, zones: Zon
     purpose = act_type[trip_act + 1].copy()
     purpose[trip_agent >= r + nc] = "through"
     purpose[(trip_agent >= r) & (trip_agent < r + nc) & (purpose == "external")] = "home"
-    legs = _legs(o, d, places, graph, walk, transit, link_cost, link_time, config)
+    legs = _legs(o, d, places, walk, transit, graph.csr(link_cost)[0], graph.xy,
+                 None if graph.n_nodes <= EXACT_CAR_NODES else zones, config)
     n_agents = r + nc + nx
     mode = np.full(len(trip_act), -1, dtype=np.int64)
     unrouted: dict[str, int] = {}
@@ -480,13 +503,27 @@ def build_plans(pop: Population, ext: ExternalDemand, places: Places, zones: Zon
     if (thr & (mode < 0)).any():
         unrouted["through trips with no road path between their gateways"] = int(
             (thr & (mode < 0)).sum())
-    # times and distances by the chosen mode
+    # routes of the trips that drive; times and distances by the chosen mode
+    car = mode == _CAR
+    ptr, links, car_time, car_len, found = _car_routes(
+        places.node[o[car]], places.node[d[car]], graph, link_cost, link_time)
+    if not found.all():  # zone-level times promised a road the places' nodes do not have
+        lost_car = np.zeros(n_agents, bool)
+        lost_car[trip_agent[car][~found]] = True
+        unrouted["no road path for a car trip between the nodes of its places"] = int(
+            lost_car.sum())
+        mode[lost_car[trip_agent]] = -1
+        keep_car = ~lost_car[trip_agent[car]]
+        ptr, links = take_paths(ptr, links, np.flatnonzero(keep_car))
+        car_time, car_len = car_time[keep_car], car_len[keep_car]
+        car = mode == _CAR
     w_kph, b_kph = config.modes["walk"]["speed_kph"], config.modes["bike"]["speed_kph"]
-    time_s = np.select([mode == _CAR, mode == _TRANSIT, mode == _WALK, mode == _BIKE],
-                       [legs.car_s, ft, legs.walk_m / (w_kph / 3.6), legs.walk_m / (b_kph / 3.6)],
-                       np.nan)
-    dist = np.select([mode == _CAR, mode == _TRANSIT], [legs.car_m, fd], legs.walk_m)
-    sched = time_s + np.where(mode == _CAR, 60.0 * config.modes["car"]["access_min"], 0.0)
+    time_s = np.select([mode == _TRANSIT, mode == _WALK, mode == _BIKE],
+                       [ft, legs.walk_m / (w_kph / 3.6), legs.walk_m / (b_kph / 3.6)], np.nan)
+    dist = np.where(mode == _TRANSIT, fd, legs.walk_m)
+    time_s[car] = car_time
+    dist[car] = car_len
+    sched = time_s + np.where(car, 60.0 * config.modes["car"]["access_min"], 0.0)
     depart = _schedule(act_type, trip_act, trip_agent, duration, sched, r, nc,
                        ext.through_depart_s, config, rng, start_s, end_s)
     keep = mode >= 0
@@ -495,9 +532,10 @@ def build_plans(pop: Population, ext: ExternalDemand, places: Places, zones: Zon
     dropped = np.zeros(n_agents, bool)
     dropped[trip_agent[~keep]] = True
     routed_acts = ~dropped[act_agent] | ((seq == 0) & (act_agent < r))
-    car = keep & (mode == _CAR)
-    ptr, links = take_paths(legs.paths_ptr, legs.paths_links, np.flatnonzero(keep))
-    ptr2, links2 = _keep_routes(ptr, links, np.where(car[keep], np.diff(ptr), 0))
+    lens = np.zeros(len(mode), np.int64)
+    lens[car] = np.diff(ptr)
+    ptr2 = np.zeros(int(keep.sum()) + 1, np.int64)
+    np.cumsum(lens[keep], out=ptr2[1:])
     return Plans(
         agent_id=np.concatenate([pop.agent_id, ext.commuter_id, ext.through_id]).astype(object),
         agent_kind=np.concatenate([pop.kind, np.full(nc, "in_commuter", object),
@@ -509,27 +547,17 @@ def build_plans(pop: Population, ext: ExternalDemand, places: Places, zones: Zon
         trip_purpose=purpose[keep], trip_origin=o[keep], trip_dest=d[keep],
         trip_depart_s=depart[keep], trip_mode=np.array(MODES, dtype=object)[mode[keep]],
         trip_time_s=time_s[keep], trip_distance_m=dist[keep], route_ptr=ptr2,
-        route_links=links2, unrouted=unrouted)
+        route_links=links, unrouted=unrouted)
 
 
 def _renumber(acts: np.ndarray, kept: np.ndarray) -> np.ndarray:
     return (np.cumsum(kept) - 1)[acts]
 
 
-def _keep_routes(ptr: np.ndarray, links: np.ndarray,
-                 lens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Keep the first ``lens[i]`` links of path i (all of a car trip, none of the others)."""
-    new_ptr = np.zeros(len(lens) + 1, np.int64)
-    np.cumsum(lens, out=new_ptr[1:])
-    idx = np.repeat(ptr[:-1] - new_ptr[:-1], lens) + np.arange(new_ptr[-1])
-    return new_ptr, links[idx]
-
-
 def _subset(legs: _Legs, mask: np.ndarray) -> _Legs:
     rows = np.flatnonzero(mask)
-    ptr, links = take_paths(legs.paths_ptr, legs.paths_links, rows)
     return _Legs(legs.car_s[rows], legs.car_m[rows], legs.walk_m[rows], legs.transit_min[rows],
-                 legs.transit_gen[rows], legs.transit_m[rows], ptr, links)
+                 legs.transit_gen[rows], legs.transit_m[rows])
 
 
 def _schedule(act_type: np.ndarray, trip_act: np.ndarray,

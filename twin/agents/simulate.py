@@ -171,7 +171,7 @@ def _trips(model: CityModel) -> pd.DataFrame:
     free_flow[car] = model.free_flow_s()
     lens = np.zeros(n, np.int64)
     lens[car] = np.diff(model.route_ptr)
-    offsets = np.zeros(n + 1, np.int32)
+    offsets = np.zeros(n + 1, np.int64)
     np.cumsum(lens, out=offsets[1:])
     first = np.zeros(n, np.int64)
     first[car] = model.route_ptr[:-1]
@@ -179,8 +179,10 @@ def _trips(model: CityModel) -> pd.DataFrame:
     starts = np.repeat(first - offsets[:-1], lens)
     links = model.route_links[starts + np.arange(int(offsets[-1]))] if offsets[-1] else \
         np.zeros(0, np.int64)
-    values = pa.array(g.link_ids[links].astype(str), type=pa.string())
-    routes = pa.ListArray.from_arrays(pa.array(offsets, type=pa.int32()), values)
+    # link ids dictionary-encoded: one string per link, an int32 per route element
+    values = pa.DictionaryArray.from_arrays(pa.array(links.astype(np.int32)),
+                                            pa.array(g.link_ids.astype(str), type=pa.string()))
+    routes = pa.LargeListArray.from_arrays(pa.array(offsets, type=pa.int64()), values)
     prev = p.act_type[p.trip_act]
     commute = ((np.isin(p.trip_purpose, ["work", "school"])
                 | np.isin(prev, ["work", "school"])) & (p.agent_kind[p.trip_agent] != "through"))

@@ -71,8 +71,9 @@ def simulate(twin_file: Path, seed: int, out_dir: Path, iterations: int, sample:
                f"sample {sample:g})")
     click.echo("relative gap per iteration: "
                + ", ".join(f"{g:.4f}" for g in result.gaps))
-    table([{"kpi": k, "value": f"{v:,.4g}", "unit": KPI_UNITS.get(k, "")}
-           for k, v in result.kpis.items()], ["kpi", "value", "unit"])
+    table([{"kpi": k, "value": f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.4g}",
+            "unit": KPI_UNITS.get(k, "")} for k, v in result.kpis.items()],
+          ["kpi", "value", "unit"])
     for reason, count in result.unrouted.items():
         click.echo(f"not routed: {count} — {reason}")
     click.echo(f"wrote {', '.join(str(f) for f in files.values())}")

@@ -206,8 +206,8 @@ def _assemble(m: int, pids: list[np.ndarray], steps: list[int],
     return Paths(ptr, lnk[o], cost)
 
 
-def _bounds(graph: RoadGraph, mat: sp.csr_matrix, origins: np.ndarray,
-            destinations: np.ndarray, sample: int = 48) -> np.ndarray | None:
+def _bounds(xy: np.ndarray, mat: sp.csr_matrix, origins: np.ndarray, destinations: np.ndarray,
+            *, directed: bool = True, sample: int = 48) -> np.ndarray | None:
     """Guess each pair's cost from above from its straight-line distance.
 
     ``a x distance + b``, with ``a`` and ``b`` fitted on the exact costs of the pairs of a
@@ -216,10 +216,10 @@ def _bounds(graph: RoadGraph, mat: sp.csr_matrix, origins: np.ndarray,
     uniq = np.unique(origins)
     if len(uniq) < 8 * sample:
         return None
-    crow = np.linalg.norm(graph.xy[origins] - graph.xy[destinations], axis=1)
+    crow = np.linalg.norm(xy[origins] - xy[destinations], axis=1)
     probe_src = uniq[:: max(1, len(uniq) // sample)][:sample]
     probe = np.isin(origins, probe_src)
-    dist = dijkstra(mat, directed=True, indices=probe_src)
+    dist = dijkstra(mat, directed=directed, indices=probe_src)
     c = dist[np.searchsorted(probe_src, origins[probe]), destinations[probe]]
     x = crow[probe]
     ok = np.isfinite(c) & (x > 0)
@@ -271,13 +271,18 @@ def route_pairs(graph: RoadGraph, origins: np.ndarray, destinations: np.ndarray,
     origins = np.asarray(origins, dtype=np.int64)
     destinations = np.asarray(destinations, dtype=np.int64)
     _check_nodes(graph.n_nodes, origins, destinations)
-    bound = _bounds(graph, mat, origins, destinations)
+    bound = _bounds(graph.xy, mat, origins, destinations)
     return shortest_paths(mat, pair_link, origins, destinations, limit=limit, bound=bound)
 
 
 def pair_costs(mat: sp.csr_matrix, origins: np.ndarray, destinations: np.ndarray, *,
-               limit: float = np.inf, directed: bool = True) -> np.ndarray:
+               limit: float = np.inf, directed: bool = True,
+               xy: np.ndarray | None = None) -> np.ndarray:
     """Shortest-path cost of each OD pair (no paths), grouped by origin.
+
+    With node coordinates ``xy`` and many distinct origins, each origin is first searched only
+    as far as a guess of its pairs' costs from their straight-line distances (much less of a
+    large graph when trips are short), the pairs it misses again in full; results are exact.
 
     Examples
     --------
@@ -293,13 +298,27 @@ def pair_costs(mat: sp.csr_matrix, origins: np.ndarray, destinations: np.ndarray
     out = np.full(len(origins), np.inf)
     if len(origins) == 0:
         return out
+    bound = None if xy is None else _bounds(xy, mat, origins, destinations, directed=directed)
     order, uniq, starts = _grouped(origins)
+    reach = np.full(len(uniq), float(limit))
+    if bound is not None:
+        reach = np.minimum(reach, np.maximum.reduceat(bound[order], starts[:-1]))
+    by_reach = np.argsort(reach, kind="stable")
+    group_of = np.repeat(np.arange(len(uniq)), np.diff(starts))
     block = _blocks(n, len(uniq))
     for b0 in range(0, len(uniq), block):
-        src = uniq[b0:b0 + block]
-        dist = dijkstra(mat, directed=directed, indices=src, limit=limit)
-        sel = order[starts[b0]:starts[min(b0 + block, len(uniq))]]
+        which = np.sort(by_reach[b0:b0 + block])
+        src = uniq[which]
+        dist = dijkstra(mat, directed=directed, indices=src, limit=float(reach[which].max()))
+        member = np.zeros(len(uniq), bool)
+        member[which] = True
+        sel = order[member[group_of]]
         out[sel] = dist[np.searchsorted(src, origins[sel]), destinations[sel]]
+    if bound is not None:
+        again = np.flatnonzero(~np.isfinite(out) & (reach[np.searchsorted(uniq, origins)] < limit))
+        if again.size:
+            out[again] = pair_costs(mat, origins[again], destinations[again], limit=limit,
+                                    directed=directed)
     return out
 
 
@@ -329,11 +348,19 @@ def travel_time_matrix(graph: RoadGraph, origins: np.ndarray,
     cols = (np.arange(graph.n_nodes) if destinations is None
             else np.asarray(destinations, dtype=np.int64))
     _check_nodes(graph.n_nodes, origins, cols)
+    if len(origins) == 0 or len(cols) == 0:
+        return np.full((len(origins), len(cols)), np.inf)
+    if np.unique(cols).size < np.unique(origins).size:
+        # fewer destinations: search backwards from them on the reversed graph
+        return _matrix(sp.csr_matrix(mat.T), cols, origins, limit).T
+    return _matrix(mat, origins, cols, limit)
+
+
+def _matrix(mat: sp.csr_matrix, origins: np.ndarray, cols: np.ndarray,
+            limit: float) -> np.ndarray:
     out = np.full((len(origins), len(cols)), np.inf)
-    if len(origins) == 0:
-        return out
     uniq, inverse = np.unique(origins, return_inverse=True)
-    block = _blocks(graph.n_nodes, len(uniq))
+    block = _blocks(mat.shape[0], len(uniq))
     for b0 in range(0, len(uniq), block):
         src = uniq[b0:b0 + block]
         dist = dijkstra(mat, directed=True, indices=src, limit=limit)[:, cols]
@@ -354,7 +381,8 @@ def walk_distances(walk: WalkGraph, origins: np.ndarray, destinations: np.ndarra
     >>> walk_distances(w, np.array([2, 0]), np.array([0, 1])).tolist()
     [100.0, 40.0]
     """
-    return pair_costs(walk.csr(), origins, destinations, limit=limit, directed=False)
+    return pair_costs(walk.csr(), origins, destinations, limit=limit, directed=False,
+                      xy=walk.xy)
 
 
 def path_costs(ptr: np.ndarray, links: np.ndarray, link_cost: np.ndarray) -> np.ndarray:
