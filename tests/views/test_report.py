@@ -98,3 +98,19 @@ def test_format_number() -> None:
     assert format_number(0.0) == "0"
     assert format_number(float("nan")) == "–"
     assert format_number(True) == "True"
+
+
+def test_report_charts_utility_results_when_runs_have_them(runs_dir: Path) -> None:
+    import pandas as pd
+
+    for name, load in (("baseline", 40.0), ("closure", 55.0)):
+        rep = runs_dir / name / "rep-0"
+        pd.DataFrame({"kind": ["cable", "cable", "bus"], "id": ["pl1", "pl1", "pb1"],
+                      "hour": [8, 9, 8], "loading_pct": [load, load / 2, None]}
+                     ).to_parquet(rep / "power.parquet")
+        pd.DataFrame({"kind": ["node", "pipe"], "id": ["wn1", "wp1"], "hour": [8, 8],
+                      "pressure_m": [30.0, None]}).to_parquet(rep / "water.parquet")
+    text = report_html(runs_dir / "baseline", [runs_dir / "closure"], maps=False)
+    assert "Peak power line loading by hour" in text
+    assert "Lowest water pressure by hour" in text
+    assert "Power demand of the buildings" not in text

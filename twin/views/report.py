@@ -398,6 +398,14 @@ def report_html(base_dir: str | os.PathLike[str], scenario_dirs: Sequence[str | 
             series, title=t("chart_loading" if loading else "chart_demand", lang),
             xlabel=t("chart_hour_x", lang),
             ylabel=t("chart_loading_y" if loading else "chart_demand_y", lang), markers=True))
+    press = {f.title: [float(src.node_pressure[h].min()) if h in src.node_pressure
+                       else float("nan") for h in range(24)]
+             for f in folders if (src := source(f)).node_pressure is not None}
+    if press:
+        charts.append(line_chart({k: (list(range(24)), v) for k, v in press.items()},
+                                 title=t("chart_pressure", lang),
+                                 xlabel=t("chart_hour_x", lang),
+                                 ylabel=t("chart_pressure_y", lang), markers=True))
     charts_html = "".join(f'<figure class="chart">{c}</figure>' if c else
                           f'<p class="muted">{_e(t("no_chart", lang))}</p>' for c in charts)
     provenance = _provenance([(base.title, source(base)),
@@ -409,9 +417,10 @@ def report_html(base_dir: str | os.PathLike[str], scenario_dirs: Sequence[str | 
             f'<nav><b>{_e(t("scenarios", lang))}</b><ol>{"".join(toc)}</ol></nav></header>')
     body = [head, *sections, f'<section id="charts"><h2>{_e(t("charts", lang))}</h2>'
             f"{charts_html}{''.join(cash)}</section>"]
-    scripts: dict[str, Any] = {"twin-strings": strings(lang)}
+    scripts: dict[str, Any] = {}
     code = ""
     if maps_data:
+        scripts["twin-strings"] = strings(lang)
         opts = "".join(f'<option value="{i}">{_e(title)}</option>'
                        for i, (title, _) in enumerate(maps_data))
         body.append(f'<section id="maps"><h2>{_e(t("maps", lang))}</h2><label>'

@@ -210,8 +210,9 @@ def _hourly_table(path: Path, names: tuple[str, ...], kind: str) -> pd.DataFrame
                   frame.columns), None)
     value = next((c for c in names if c in frame.columns), None)
     if idcol is not None and value is not None and "hour" in frame.columns:
-        if "kind" in frame.columns and kind == "line":
-            frame = frame[~frame["kind"].astype(str).isin(["bus", "junction"])]
+        if "kind" in frame.columns:    # power: branches, not buses; water: nodes, not pipes
+            kinds = frame["kind"].astype(str)
+            frame = frame[kinds != "bus"] if kind == "line" else frame[kinds == "node"]
         wide = frame.pivot_table(index=idcol, columns="hour", values=value, aggfunc="max")
     else:
         hours = [c for c in frame.columns if str(c).isdigit()]

@@ -50,6 +50,8 @@
   };
   var RAMP_VC = [[0, [40, 167, 69]], [0.5, [160, 210, 80]], [0.8, [255, 210, 60]],
                  [1.0, [240, 110, 40]], [1.2, [190, 25, 40]]];
+  var RAMP_LOAD = [[0, [160, 185, 225]], [60, [250, 200, 80]], [100, [230, 60, 30]],
+                   [120, [120, 0, 40]]];
   var RAMP_SEQ = [[0, [68, 1, 84]], [0.25, [59, 82, 139]], [0.5, [33, 145, 140]],
                   [0.75, [94, 201, 98]], [1, [253, 231, 37]]];
   var RAMP_P = [[0, [215, 48, 39]], [20, [254, 224, 144]], [40, [145, 191, 219]],
@@ -392,26 +394,52 @@
     // lines become flat ribbons and buildings roofs plus wall quads instead of deck.gl's
     // instanced paths and extrusions (several times faster there, the same on a GPU).
     var ribbonCache = {};
-    function ribbons(name, widthOf, only) {
-      var key = name + (only ? ':hl' : '');
-      if (ribbonCache[key]) return ribbonCache[key];
-      var layer = L[name], out = [];
-      layer.parts.forEach(function (d) {
-        if (only && !layer.hl[d.f]) return;
-        var p = d.path, n = p.length / 2, w = widthOf(d.f) / 2;
+    // quads along paths (flat XY arrays); z given: XYZ quads at that height
+    function quads(paths, widthOf, out) {
+      paths.forEach(function (d) {
+        var p = d.path, n = p.length / 2, w = widthOf(d.f) / 2, z = d.z;
         for (var i = 0; i + 1 < n; i++) {
           var x0 = p[2 * i], y0 = p[2 * i + 1], x1 = p[2 * i + 2], y1 = p[2 * i + 3];
           var dx = x1 - x0, dy = y1 - y0, len = Math.hypot(dx, dy);
           if (!len) continue;
           var ux = dx / len * w, uy = dy / len * w;
-          out.push({f: d.f, p: new Float32Array([
-            x0 - ux * 0.5 - uy, y0 - uy * 0.5 + ux, x1 + ux * 0.5 - uy, y1 + uy * 0.5 + ux,
-            x1 + ux * 0.5 + uy, y1 + uy * 0.5 - ux, x0 - ux * 0.5 + uy, y0 - uy * 0.5 - ux])});
+          var c = [x0 - ux * 0.5 - uy, y0 - uy * 0.5 + ux, x1 + ux * 0.5 - uy, y1 + uy * 0.5 + ux,
+                   x1 + ux * 0.5 + uy, y1 + uy * 0.5 - ux, x0 - ux * 0.5 + uy, y0 - uy * 0.5 - ux];
+          out.push({f: d.f, p: z === undefined ? new Float32Array(c) : new Float32Array([
+            c[0], c[1], z, c[2], c[3], z, c[4], c[5], z, c[6], c[7], z])});
         }
       });
-      ribbonCache[key] = out;
       return out;
     }
+    function ribbons(name, widthOf, only) {
+      var key = name + (only ? ':hl' : '');
+      if (!ribbonCache[key]) {
+        var layer = L[name];
+        ribbonCache[key] = quads(layer.parts.filter(function (d) {
+          return !only || layer.hl[d.f]; }), widthOf, []);
+      }
+      return ribbonCache[key];
+    }
+    // the rings of polygon parts as closed paths (optionally at a height per feature)
+    function ringPaths(parts, zOf) {
+      var out = [];
+      parts.forEach(function (d) {
+        var pos = d.p.positions, n = pos.length / 2, holes = d.p.holeIndices || [];
+        var starts = [0].concat(holes.map(function (x) { return x / 2; })).concat([n]);
+        for (var r = 0; r + 1 < starts.length; r++) {
+          var a = starts[r], b = starts[r + 1], path = new Float32Array(2 * (b - a + 1));
+          path.set(pos.subarray(2 * a, 2 * b));
+          path[2 * (b - a)] = pos[2 * a]; path[2 * (b - a) + 1] = pos[2 * a + 1];
+          out.push({f: d.f, path: path, z: zOf ? zOf(d.f) : undefined});
+        }
+      });
+      return out;
+    }
+    var extent = (function () {
+      var b = meta.bounds, k = 40075016.68557849 / 360;
+      return Math.hypot((b[2] - b[0]) * k * Math.cos(meta.origin[1] * Math.PI / 180),
+                        (b[3] - b[1]) * k);
+    })();
     var meshCache = {};
     function buildingMesh(elev, key) {
       if (meshCache.key === key) return meshCache.data;
@@ -590,14 +618,20 @@
         legends.zone_kind = {title: S.zone_kind, cats: Object.keys(PAL.zone_kind).filter(
           function (k) { return kinds[k]; }).map(function (k) {
             return [label('zone_kind', k), PAL.zone_kind[k]]; }), line: true};
-        out.push(new deck.PolygonLayer(P({id: 'zones', data: L.zones.parts, positionFormat: 'XY',
-          getPolygon: function (d) { return d.p; }, filled: true, stroked: true,
+        out.push(new deck.SolidPolygonLayer(P({id: 'zones', data: L.zones.parts,
+          positionFormat: 'XY', getPolygon: function (d) { return d.p; },
           getFillColor: function (d) { return zf.subarray(4 * d.f, 4 * d.f + 4); },
-          getLineColor: function (d) { return zl.subarray(4 * d.f, 4 * d.f + 4); },
-          getLineWidth: function (d) {
-            var k = val(L.zones, 'kind', s === 'diff' ? 'after' : s, d.f);
-            return k === 'old_district' || k === 'new_zone' ? 4 : 1; },
-          lineWidthUnits: 'pixels', pickable: true, updateTriggers: T})));
+          pickable: true, updateTriggers: T})));
+        if (!ribbonCache.zoneLines) {
+          ribbonCache.zoneLines = quads(ringPaths(L.zones.parts), function (f) {
+            var k = val(L.zones, 'kind', 'after', f);
+            return extent / (k === 'old_district' || k === 'new_zone' ? 350 : 1400);
+          }, []);
+        }
+        out.push(new deck.SolidPolygonLayer(P({id: 'zones-outline', data: ribbonCache.zoneLines,
+          positionFormat: 'XY', getPolygon: function (d) { return d.p; }, _normalize: false,
+          getFillColor: function (d) { return zl.subarray(4 * d.f, 4 * d.f + 4); },
+          updateTriggers: T})));
       }
       if (L.water_pipes && vis.water_pipes) {
         var wp = catColors('water_pipes', 'kind', 'water_pipe_kind', 255);
@@ -637,7 +671,7 @@
         }
       }
       if (L.power_lines && vis.power_lines) {
-        var pc = dynColors('power_lines', 'loading', scaled(RAMP_VC, 0, 120), S.line_loading,
+        var pc = dynColors('power_lines', 'loading', RAMP_LOAD, S.line_loading,
           S.line_loading_diff, 30, function () {
             return catColors('power_lines', 'kind', 'power_line_kind', 255); });
         out.push(new deck.SolidPolygonLayer(P({id: 'power_lines',
@@ -655,21 +689,13 @@
           getFillColor: function (d) { return shade(bc, d.f, d.sh); },
           pickable: true, updateTriggers: T})));
         if (vis.highlight && B.hl.some(function (x) { return x; })) {
-          var rings = [];
-          hlParts(B).forEach(function (d) {
-            var pos = d.p.positions, n = pos.length / 2, h = el2[d.f] + 0.5;
-            var top = new Float32Array(3 * (n + 1)), ground = new Float32Array(3 * (n + 1));
-            for (var v = 0; v <= n; v++) {
-              var q = v % n;
-              top[3 * v] = ground[3 * v] = pos[2 * q];
-              top[3 * v + 1] = ground[3 * v + 1] = pos[2 * q + 1];
-              top[3 * v + 2] = h; ground[3 * v + 2] = 0.3;
-            }
-            rings.push(top, ground);
-          });
-          out.push(new deck.PathLayer(P({id: 'buildings-hl', data: rings,
-            getPath: function (d) { return d; }, positionFormat: 'XYZ', getColor: MAGENTA,
-            getWidth: 2, widthUnits: 'pixels'})));
+          var hp = hlParts(B), w = function () { return Math.max(1.5, extent / 900); };
+          var outline = quads(ringPaths(hp, function (f) { return el2[f] + 0.3; }), w,
+                              quads(ringPaths(hp, function () { return 0.3; }), w, []));
+          out.push(new deck.SolidPolygonLayer(P({id: 'buildings-hl', data: outline,
+            positionFormat: 'XYZ', _full3d: true, _normalize: false, material: false,
+            getPolygon: function (d) { return d.p; }, getFillColor: MAGENTA,
+            updateTriggers: T})));
         }
       }
       var points = [['water_nodes', 'kind', 'water_node_kind', 5],
