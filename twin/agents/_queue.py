@@ -185,6 +185,7 @@ class _Sim:
         self.ready = np.full(n, np.inf)
         self.q = _Queues(2 * np.ceil(storage).astype(np.int64) + 4)
         self.wake = np.full(n_links, np.inf)
+        self.blocked_on = np.full(n_links, -1, dtype=np.int64)
         self.acc_max = cap_per_s * step
         self.acc = self.acc_max.copy()
         self.tail_t = np.full(n_links, -np.inf)
@@ -242,6 +243,7 @@ class _Sim:
         zero = nmax == 0
         if zero.any():  # capacity not quite there (rounding): look again next step
             self.wake[act[zero]] = t + step
+            self.blocked_on[act[zero]] = -1
             act, a_acc, nmax = act[~zero], a_acc[~zero], nmax[~zero]
             if act.size == 0:
                 return act
@@ -320,6 +322,7 @@ class _Sim:
         nonempty = q.size[pl] > 0
         self.wake[pl] = np.inf
         self.wake[pl[nonempty]] = self._head_wake(pl[nonempty])
+        self.blocked_on[pl] = -1
         self._wake_upstream(pl)
         if not popped.all():
             self._sleep(act[~popped], cand[gstart[~popped]], t)
@@ -335,17 +338,19 @@ class _Sim:
         nxt = self.route[self.cur[heads] + 1]
         room = self.q.size[nxt] < self.storage[nxt] - _EPS
         self.wake[links] = np.where(room, t + self.step_s, self.ready[heads] + self.stuck)
+        self.blocked_on[links] = np.where(room, -1, nxt)
 
     def _wake_upstream(self, links: IntArray) -> None:
-        """Re-examine the non-empty links entering the start nodes of ``links``."""
+        """Wake the links entering the start nodes of ``links`` that sleep waiting for them."""
         nodes = self.from_node[links]
         lo, hi = self.in_ptr[nodes], self.in_ptr[nodes + 1]
         n = hi - lo
         idx = np.repeat(lo - np.cumsum(n) + n, n) + np.arange(int(n.sum()))
         up = self.in_links[idx]
-        up = up[self.q.size[up] > 0]
+        up = up[self.blocked_on[up] == np.repeat(links, n)]
         if up.size:
             self.wake[up] = np.minimum(self.wake[up], self._head_wake(up))
+            self.blocked_on[up] = -1
 
     def _admit(self, t: float) -> int:
         """Waiting vehicles enter their first link where it has free storage."""

@@ -153,8 +153,9 @@ def _append_order(o, moved, d, te):
 @njit(cache=True)
 def _chunk(fft, cap_per_s, storage, from_node, in_ptr, in_links, depart, ptr, route,
            last, first_link, dep_ids, dep_t, acc_max, cur, nxt, ready, enter, arrive, wake, acc,
-           acc_t, tcap, tail_t, exited, spill, sched, lprev, lnext, bfirst, qbuf, qoff, qcap, qhead,
-           qsize, waiting, act_buf, si, sf, step, start, end, stuck, spill_every, t_stop):
+           acc_t, tcap, tail_t, exited, spill, blocked_on, sched, lprev, lnext, bfirst, qbuf,
+           qoff, qcap, qhead, qsize, waiting, act_buf, si, sf, step, start, end, stuck,
+           spill_every, t_stop):
     """Run steps until the clock reaches ``t_stop`` (or the end); state in the arrays."""
     n_links = fft.size
     n_b = bfirst.size
@@ -205,6 +206,7 @@ def _chunk(fft, cap_per_s, storage, from_node, in_ptr, in_links, depart, ptr, ro
             m = min(qsize[lk], np.int64(np.ceil(a - _CAP_EPS)) if a > _CAP_EPS else 0)
             if m == 0:
                 _schedule(lk, t + step, k, wake, sched, lprev, lnext, bfirst, start, step)
+                blocked_on[lk] = -1
             else:
                 act[n_keep] = lk
                 a_acc[n_keep] = a
@@ -316,20 +318,27 @@ def _chunk(fft, cap_per_s, storage, from_node, in_ptr, in_links, depart, ptr, ro
                     if qsize[lk] > 0:
                         w = _head_wake(lk, qbuf, qoff, qhead, ready, tcap)
                     _schedule(lk, w, k, wake, sched, lprev, lnext, bfirst, start, step)
+                    blocked_on[lk] = -1
                 for j in range(n_pl):
                     node = from_node[pl[j]]
                     for e in range(in_ptr[node], in_ptr[node + 1]):
                         u = in_links[e]
-                        if qsize[u] > 0:
+                        if blocked_on[u] == pl[j]:
                             w = min(wake[u], _head_wake(u, qbuf, qoff, qhead, ready, tcap))
                             _schedule(u, w, k, wake, sched, lprev, lnext, bfirst, start, step)
+                            blocked_on[u] = -1
             # links whose head could not move: look again next step, or sleep
             for j in range(n_keep):
                 if npop[j] == 0:
                     lk = act[j]
                     h = cand[gstart[j]]
                     dn = nxt[h]
-                    w = t + step if qsize[dn] < storage[dn] - _EPS else ready[h] + stuck
+                    if qsize[dn] < storage[dn] - _EPS:
+                        w = t + step
+                        blocked_on[lk] = -1
+                    else:
+                        w = ready[h] + stuck
+                        blocked_on[lk] = dn
                     _schedule(lk, w, k, wake, sched, lprev, lnext, bfirst, start, step)
         # 3. admissions
         n_adm = 0
@@ -450,6 +459,7 @@ def run(fft: FloatArray, cap_per_s: FloatArray, storage: FloatArray, from_node: 
     exited, spill = np.zeros(n_links, dtype=np.int64), np.zeros(n_links)
     tail_t = np.full(n_links, -np.inf)
     sched = np.full(n_links, -1, dtype=np.int64)
+    blocked_on = np.full(n_links, -1, dtype=np.int64)
     lprev = np.full(n_links, -1, dtype=np.int64)
     lnext = np.full(n_links, -1, dtype=np.int64)
     bfirst = np.full(n_b, -1, dtype=np.int64)
@@ -463,10 +473,10 @@ def run(fft: FloatArray, cap_per_s: FloatArray, storage: FloatArray, from_node: 
     while True:
         qbuf = _chunk(fft, cap_per_s, storage, from_node, in_ptr, in_links, depart, ptr, route,
                       last, first_link, dep_ids, dep_t, acc_max, cur, nxt, ready, enter, arrive,
-                      wake, acc, acc_t, tcap, tail_t, exited, spill, sched, lprev, lnext, bfirst,
-                      qbuf, qoff, qcap, qhead, qsize, waiting, act_buf, si, sf, float(step),
-                      float(start), float(end), float(stuck), float(spill_every),
-                      float(t_stop))
+                      wake, acc, acc_t, tcap, tail_t, exited, spill, blocked_on, sched, lprev,
+                      lnext, bfirst, qbuf, qoff, qcap, qhead, qsize, waiting, act_buf, si, sf,
+                      float(step), float(start), float(end), float(stuck),
+                      float(spill_every), float(t_stop))
         if si[_DONE]:
             break
         if progress is not None:
