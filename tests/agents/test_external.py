@@ -13,8 +13,8 @@ from conftest import CRS, grid_layers
 from twin._errors import SimulationError
 from twin._resources import data_dir
 from twin.agents.external import external_demand, gateway_table, load_external_config
-from twin.agents.model import build_places, make_zones
-from twin.agents.population import load_population_config
+from twin.agents.model import build_places
+from twin.agents.population import load_population_config, make_zones
 from twin.layers.schemas import coerce_fields, layer_spec
 from twin.layers.store import Twin, new_meta
 from twin.network.roads import road_graph, walk_graph

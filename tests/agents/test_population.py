@@ -12,12 +12,13 @@ from conftest import CRS, grid_layers
 
 from twin._errors import SimulationError
 from twin._resources import data_dir
-from twin.agents.model import build_places, make_zones
+from twin.agents.model import build_places
 from twin.agents.population import (
     constrained_gravity,
     draw_gateways,
     draw_rows,
     load_population_config,
+    make_zones,
     pick_places,
     synthesize,
 )

@@ -52,11 +52,17 @@ from twin.agents.mobility import (
     node_controls,
     simulate_links,
 )
-from twin.agents.plans import CLOSED_COST, Plans, build_plans, transit_network
-from twin.agents.population import PopulationConfig, load_population_config, synthesize
+from twin.agents.plans import Plans, build_plans, transit_network
+from twin.agents.population import (
+    PopulationConfig,
+    load_population_config,
+    make_zones,
+    synthesize,
+)
 from twin.layers.store import Twin
 from twin.network.roads import RoadGraph, WalkGraph, road_graph, walk_graph
 from twin.network.routing import (
+    CLOSED_COST,
     largest_component,
     nearest_nodes,
     pair_costs,
@@ -67,7 +73,7 @@ from twin.network.routing import (
     travel_time_matrix,
 )
 
-__all__ = ["CityModel", "Places", "Resident", "Zones", "build_places", "make_zones"]
+__all__ = ["CityModel", "Places", "Resident", "build_places"]
 
 #: Twins with more road nodes re-route on the link times of periods of the day, not hours.
 LARGE_TWIN_NODES = 3000
@@ -199,74 +205,6 @@ def _attach_walk(walk: WalkGraph, xy: np.ndarray) -> tuple[np.ndarray, np.ndarra
     best, d_best = nearest_nodes(walk.xy, xy, candidates=main)
     use = d_best <= d_near + SNAP_SLACK_M
     return np.where(use, best, near), np.where(use, d_best, d_near)
-
-
-@dataclass(frozen=True)
-class Zones:
-    """Groups of places for the gravity model: road nodes, or grid cells on large twins.
-
-    Attributes
-    ----------
-    of_place : ndarray of int
-        Zone of each place.
-    node : ndarray of int
-        Representative road node of each zone.
-    minutes : ndarray (n_zones, n_zones)
-        Free-flow travel time between zones (crow-fly at 15 km/h x 2 where no road path).
-    linked : ndarray of bool (n_zones, n_zones)
-        Where a road path exists.
-    """
-
-    of_place: np.ndarray
-    node: np.ndarray
-    minutes: np.ndarray
-    linked: np.ndarray
-
-    @property
-    def n(self) -> int:
-        """Number of zones."""
-        return len(self.node)
-
-
-def make_zones(places: Places, graph: RoadGraph, cost: np.ndarray, *,
-               max_zones: int) -> Zones:
-    """Zones of the places (their road nodes; grid cells when there would be > max_zones).
-
-    Examples
-    --------
-    >>> # make_zones(places, graph, graph.fft_s, max_zones=1500).minutes.shape
-    """
-    used, of_place = np.unique(places.node, return_inverse=True)
-    cell = 0.0
-    if len(used) > max_zones:
-        lo = places.xy.min(axis=0)
-        span = np.ptp(places.xy, axis=0) + 1.0
-        cell = float(np.sqrt(span[0] * span[1] / max_zones))
-        while True:
-            ij = np.floor((places.xy - lo) / cell).astype(np.int64)
-            key = ij[:, 0] * (int(span[1] // cell) + 2) + ij[:, 1]
-            _, of_place = np.unique(key, return_inverse=True)
-            if of_place.max() + 1 <= max_zones:
-                break
-            cell *= 1.1
-        n = int(of_place.max()) + 1
-        centre = np.zeros((n, 2))
-        np.add.at(centre, of_place, places.xy)
-        centre /= np.bincount(of_place, minlength=n)[:, None]
-        dist = np.linalg.norm(places.xy - centre[of_place], axis=1)
-        order = np.lexsort((dist, of_place))
-        first = order[np.r_[True, of_place[order][1:] != of_place[order][:-1]]]
-        rep = places.node[first]
-    else:
-        rep = used
-    minutes = travel_time_matrix(graph, rep, rep, cost=cost) / 60.0
-    linked = minutes < CLOSED_COST / 10 / 60
-    crow = np.linalg.norm(graph.xy[rep][:, None, :] - graph.xy[rep][None, :, :], axis=2)
-    fallback = crow / (15 / 3.6) / 60.0 * 2.0
-    minutes = np.where(linked, minutes, fallback)
-    intra = max(1.0, cell / 2 / (20 / 3.6) / 60.0)
-    np.fill_diagonal(minutes, np.maximum(np.diag(minutes), intra))
-    return Zones(of_place=of_place.astype(np.int64), node=rep, minutes=minutes, linked=linked)
 
 
 class Resident(mesa.Agent):

@@ -37,17 +37,23 @@ from twin.agents.external import ExternalConfig, ExternalDemand
 from twin.agents.population import Population, PopulationConfig, draw_rows, pick_places
 from twin.layers.store import Twin
 from twin.network.roads import RoadGraph, WalkGraph
-from twin.network.routing import pair_costs, path_costs, route_pairs, take_paths, walk_distances
+from twin.network.routing import (
+    CLOSED_COST,
+    pair_costs,
+    path_costs,
+    route_pairs,
+    take_paths,
+    walk_distances,
+)
 
 if TYPE_CHECKING:
-    from twin.agents.model import Places, Zones
+    from twin.agents.model import Places
+    from twin.agents.population import Zones
 
-__all__ = ["CLOSED_COST", "MODES", "Plans", "Transit", "build_plans", "mixture_draw",
+__all__ = ["MODES", "Plans", "Transit", "build_plans", "mixture_draw",
            "transit_costs", "transit_network"]
 
 MODES = ("car", "transit", "walk", "bike")
-#: Routing cost of a closed link: paths costing a tenth of it or more are not used.
-CLOSED_COST = 1e9
 #: Up to this many road nodes, mode choice sees the car's exact free-flow time of every trip;
 #: on larger twins the time between the places' zones.
 EXACT_CAR_NODES = 3000

@@ -6,7 +6,8 @@ chain with work or school, a place: a doubly constrained gravity model on free-f
 travel time (deterrence ``exp(-beta * minutes)``) fills the twin's jobs and school places without
 exceeding them; the type's ``outside_share`` and whatever the twin cannot hold go out through a
 gateway. Every draw comes from the ``numpy.random.Generator`` passed in (the model's).
-Places and zones are those of :mod:`twin.agents.model`.
+The gravity models work on :class:`Zones` (the places' road nodes, or grid cells on large
+twins); places are those of :mod:`twin.agents.model`.
 
 Examples
 --------
@@ -27,19 +28,23 @@ import yaml
 
 from twin._errors import SimulationError
 from twin._resources import data_dir
+from twin.network.roads import RoadGraph
+from twin.network.routing import CLOSED_COST, travel_time_matrix
 
 if TYPE_CHECKING:
-    from twin.agents.model import Places, Zones
+    from twin.agents.model import Places
 
 __all__ = [
     "ACTIVITIES",
     "Population",
     "PopulationConfig",
+    "Zones",
     "check_config",
     "constrained_gravity",
     "draw_gateways",
     "draw_rows",
     "load_population_config",
+    "make_zones",
     "pick_places",
     "read_yaml",
     "synthesize",
@@ -188,6 +193,74 @@ def load_population_config(path: str | Path | None = None) -> PopulationConfig:
         msg = f"{file}: invalid agent profiles:\n  " + "\n  ".join(problems)
         raise SimulationError(msg)
     return PopulationConfig(**raw, path=str(file))
+
+
+@dataclass(frozen=True)
+class Zones:
+    """Groups of places for the gravity model: road nodes, or grid cells on large twins.
+
+    Attributes
+    ----------
+    of_place : ndarray of int
+        Zone of each place.
+    node : ndarray of int
+        Representative road node of each zone.
+    minutes : ndarray (n_zones, n_zones)
+        Free-flow travel time between zones (crow-fly at 15 km/h x 2 where no road path).
+    linked : ndarray of bool (n_zones, n_zones)
+        Where a road path exists.
+    """
+
+    of_place: np.ndarray
+    node: np.ndarray
+    minutes: np.ndarray
+    linked: np.ndarray
+
+    @property
+    def n(self) -> int:
+        """Number of zones."""
+        return len(self.node)
+
+
+def make_zones(places: Places, graph: RoadGraph, cost: np.ndarray, *,
+               max_zones: int) -> Zones:
+    """Zones of the places (their road nodes; grid cells when there would be > max_zones).
+
+    Examples
+    --------
+    >>> # make_zones(places, graph, graph.fft_s, max_zones=1500).minutes.shape
+    """
+    used, of_place = np.unique(places.node, return_inverse=True)
+    cell = 0.0
+    if len(used) > max_zones:
+        lo = places.xy.min(axis=0)
+        span = np.ptp(places.xy, axis=0) + 1.0
+        cell = float(np.sqrt(span[0] * span[1] / max_zones))
+        while True:
+            ij = np.floor((places.xy - lo) / cell).astype(np.int64)
+            key = ij[:, 0] * (int(span[1] // cell) + 2) + ij[:, 1]
+            _, of_place = np.unique(key, return_inverse=True)
+            if of_place.max() + 1 <= max_zones:
+                break
+            cell *= 1.1
+        n = int(of_place.max()) + 1
+        centre = np.zeros((n, 2))
+        np.add.at(centre, of_place, places.xy)
+        centre /= np.bincount(of_place, minlength=n)[:, None]
+        dist = np.linalg.norm(places.xy - centre[of_place], axis=1)
+        order = np.lexsort((dist, of_place))
+        first = order[np.r_[True, of_place[order][1:] != of_place[order][:-1]]]
+        rep = places.node[first]
+    else:
+        rep = used
+    minutes = travel_time_matrix(graph, rep, rep, cost=cost) / 60.0
+    linked = minutes < CLOSED_COST / 10 / 60
+    crow = np.linalg.norm(graph.xy[rep][:, None, :] - graph.xy[rep][None, :, :], axis=2)
+    fallback = crow / (15 / 3.6) / 60.0 * 2.0
+    minutes = np.where(linked, minutes, fallback)
+    intra = max(1.0, cell / 2 / (20 / 3.6) / 60.0)
+    np.fill_diagonal(minutes, np.maximum(np.diag(minutes), intra))
+    return Zones(of_place=of_place.astype(np.int64), node=rep, minutes=minutes, linked=linked)
 
 
 def constrained_gravity(origins: np.ndarray, capacity: np.ndarray, deterrence: np.ndarray,

@@ -29,6 +29,7 @@ from scipy.spatial import cKDTree
 from twin.network.roads import RoadGraph, WalkGraph
 
 __all__ = [
+    "CLOSED_COST",
     "Paths",
     "largest_component",
     "nearest_nodes",
@@ -44,6 +45,8 @@ __all__ = [
 
 #: Largest number of cells (origins x nodes) of one block of Dijkstra results held in memory.
 BLOCK_CELLS = 4_000_000
+#: Routing cost given to a closed link: paths costing a tenth of it or more are not used.
+CLOSED_COST = 1e9
 
 
 @dataclass(frozen=True)
