@@ -71,7 +71,9 @@ def write_day(folder: Path, twin: Twin, *, seed: int, scale: float = 1.0,
     table = pa.Table.from_pylist(rows, schema=pa.schema([
         ("agent", pa.string()), ("kind", pa.string()), ("purpose", pa.string()),
         ("mode", pa.string()), ("depart", pa.float64()), ("arrive", pa.float64()),
-        ("duration", pa.float64()), ("route", pa.list_(pa.string()))]))
+        ("duration", pa.float64()),
+        # as twin.agents.simulate writes them: link ids dictionary-encoded
+        ("route", pa.large_list(pa.dictionary(pa.int32(), pa.string())))]))
     pq.write_table(table, folder / "trips.parquet")
     roads = twin.layer("roads")
     recs = []

@@ -29,7 +29,7 @@ from twin.views.i18n import (
 TEMPLATES = Path(i18n.__file__).with_name("templates")
 CJK = re.compile(r"[\u4e00-\u9fff]")
 # keys whose Chinese text is the same symbol or acronym as the English
-SAME_IN_BOTH = {"model_BOT", "model_PPP", "v_source_osm"}
+SAME_IN_BOTH = {"model_BOT", "model_PPP", "v_source_osm", "osm_credit"}
 
 
 def test_every_string_exists_in_both_languages() -> None:

@@ -88,7 +88,8 @@ _UI: dict[str, tuple[str, str]] = {
     "water_nodes_kind": ("Water nodes", "供水节点"),
     "zone_land_use": ("Zones: land use", "分区：用地性质"),
     "zone_kind": ("Zones: kind (outline)", "分区：类型（轮廓）"),
-    "osm_credit": ("© OpenStreetMap contributors", "© OpenStreetMap 贡献者"),
+    # the ODbL attribution is given as OpenStreetMap words it, in every language
+    "osm_credit": ("© OpenStreetMap contributors", "© OpenStreetMap contributors"),
     "derived_note": ("derived", "推算"),
     "value_vc": ("Volume / capacity", "流量/通行能力比"),
     "value_volume": ("Volume (veh/h)", "流量（辆/小时）"),
