@@ -121,20 +121,23 @@ def test_assign_tntp_malformed_line_exit_2(tmp_path: Path,
     assert "Traceback" not in err
 
 
-def test_assign_tntp_negative_capacity_exit_2(tmp_path: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(("column", "word"), [(3, "capacity"), (5, "free_flow_time must be >= 0")])
+def test_assign_tntp_negative_values_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                            column: int, word: str) -> None:
     def negative(text: str) -> str:
         head, body = text.split("<END OF METADATA>")
         rows = body.splitlines()
         i = next(k for k, r in enumerate(rows) if r.strip() and not r.strip().startswith("~"))
         cols = rows[i].split("\t")
-        cols[3] = "-" + cols[3].strip()
+        cols[column] = "-" + cols[column].strip()
         rows[i] = "\t".join(cols)
         return head + "<END OF METADATA>" + "\n".join(rows)
 
     folder = _broken_copy(tmp_path, negative)
     assert main(["assign", "--tntp", str(folder), "--out", str(tmp_path / "o")]) == 2
-    assert "capacity" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert word in err
+    assert "Traceback" not in err
 
 
 def test_assign_needs_exactly_one_input(twin_file: Path, tmp_path: Path,
