@@ -162,6 +162,7 @@ def bench_view(quick: bool, repeat: int) -> list[dict[str, Any]]:
             rows.append(row("view_demo", "MB", page.stat().st_size / MB, "bar (issue 5)", 8.0,
                             content=label, first_frame_s=round(f["first_frame_s"], 2),
                             chromium_gpu_cpu_s=f["chromium_gpu_cpu_s"],
+                            chromium_renderer_cpu_s=f["chromium_renderer_cpu_s"],
                             console_errors=f["console_errors"],
                             blocked_requests=f["blocked_requests"],
                             load_average_1min=f["load_average_1min"]))

@@ -65,8 +65,8 @@ def _figure(width: float = 7.0, height: float = 3.2) -> tuple[Figure, Axes]:
 
 def line_chart(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], *, title: str,
                xlabel: str, ylabel: str, steps: bool = False, markers: bool = False,
-               zero_line: bool = False) -> str:
-    """Lines (label -> (x, y)) as SVG.
+               zero_line: bool = False, dashed: Sequence[str] = ()) -> str:
+    """Lines (label -> (x, y)) as SVG; labels in ``dashed`` are drawn dashed, on top.
 
     Examples
     --------
@@ -77,6 +77,8 @@ def line_chart(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], *,
     for i, (label, (x, y)) in enumerate(series.items()):
         kw: dict[str, Any] = {"color": COLOURS[i % len(COLOURS)],
                               "linewidth": 1.8 if i else 2.2, "label": label}
+        if label in dashed:
+            kw.update(linestyle=(0, (4, 3)), linewidth=2.6, zorder=5)
         if steps:
             ax.step(x, y, where="post", **kw)
         else:

@@ -175,7 +175,7 @@ _UI: dict[str, tuple[str, str]] = {
                       "折现率 {r}；{year} 年价格；货币 {currency}。"),
     "no_costs": ("No costs given for this scenario's interventions.",
                  "该情景的干预措施未给出成本。"),
-    "model_chosen": ("chosen", "所选模式"),
+    "model_chosen": ("as the scenario chose", "情景所选模式"),
     "model_public": ("public (BT)", "政府投资（BT）"),
     "model_BOT": ("BOT", "BOT"),
     "model_PPP": ("PPP", "PPP"),

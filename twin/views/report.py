@@ -263,7 +263,7 @@ def _cash_chart(name: str, costs: Mapping[str, Any] | None, lang: str) -> str:
     return line_chart(series, title=t("chart_cash", lang, name=name),
                       xlabel=t("chart_year_x", lang),
                       ylabel=t("chart_cash_y", lang, currency=costs.get("currency", "")),
-                      markers=True, zero_line=True)
+                      markers=True, zero_line=True, dashed=[t("model_chosen", lang)])
 
 
 def _sources(values: pd.Series) -> pd.Series:
