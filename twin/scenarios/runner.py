@@ -395,9 +395,9 @@ def run_task(task: Mapping[str, Any]) -> list[dict[str, Any]]:
         if _complete(rep, task["config_hash"], seed):
             records.append({"rep": k, "seed": seed, "reused": True})
             continue
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         twin, layer, opts, notes = _prepared(task)
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         runs = task["scenario"]["runs"]
         sample = float(task["scenario"]["population"].get("sample", 1.0))
         opts = {**opts, "start_h": float(runs.get("start_hour", 5)),
@@ -410,7 +410,7 @@ def run_task(task: Mapping[str, Any]) -> list[dict[str, Any]]:
         opts = accepted
         result = engine.simulate(twin.copy(), seed=seed, iterations=int(runs["iterations"]),
                                  sample=sample, **opts)
-        t2 = time.perf_counter()
+        t2, c2 = time.perf_counter(), time.process_time()
         tmp = folder / f".rep-{k}.{os.getpid()}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
@@ -431,6 +431,8 @@ def run_task(task: Mapping[str, Any]) -> list[dict[str, Any]]:
             "config_hash": task["config_hash"], "inputs": task["inputs"],
             "timings": {"prepare_s": round(t1 - t0, 3), "simulate_s": round(t2 - t1, 3),
                         "write_s": round(time.perf_counter() - t2, 3)},
+            "cpu_s": {"prepare": round(c1 - c0, 3), "simulate": round(c2 - c1, 3),
+                      "write": round(time.process_time() - c2, 3)},
             "worker": f"{socket.gethostname()}:{os.getpid()}", "notes": notes,
             "engine_run": engine_run})
         try:
