@@ -268,6 +268,9 @@ def _title(src: MapSource, lang: str) -> tuple[str, str, list[str]]:
 def _state_label(src: MapSource, lang: str) -> str:
     sc = src.scenario or {}
     label = localized(sc.get("title"), lang) if sc else src.label
+    year = (sc.get("horizon") or {}).get("year")
+    if year:
+        label += f" ({year})"
     k = replication_index(src.folder)
     if k is not None:
         label += f" ({t('replication', lang, k=k)})"

@@ -100,8 +100,11 @@ def _folder(path: Path, lang: str) -> _Folder:
         raise ScenarioError(msg)
     sc = read_json(reps[0] / "scenario.json")
     name = str(sc.get("name") or path.name)
-    return _Folder(path=path, name=name, title=localized(sc.get("title"), lang) or name,
-                   reps=reps, scenario=sc)
+    title = localized(sc.get("title"), lang) or name
+    year = (sc.get("horizon") or {}).get("year")
+    if year:
+        title += f" ({year})"
+    return _Folder(path=path, name=name, title=title, reps=reps, scenario=sc)
 
 
 def _base_for(scen: Path, given: Path) -> tuple[Path, bool]:
