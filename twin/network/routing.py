@@ -229,9 +229,8 @@ def _bounds(xy: np.ndarray, mat: sp.csr_matrix, origins: np.ndarray, destination
     if ok.sum() < 16:
         return None
     # a tight guess: the few pairs it misses are searched again in full
-    a = float(np.quantile(c[ok] / x[ok], 0.9))
-    b = float(np.quantile(np.maximum(c[ok] - a * x[ok], 0.0), 0.95)) + float(
-        np.quantile(c[ok], 0.02))
+    a = float(np.quantile(c[ok] / x[ok], 0.75))
+    b = float(np.quantile(np.maximum(c[ok] - a * x[ok], 0.0), 0.9))
     return a * crow + b
 
 
