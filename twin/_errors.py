@@ -30,6 +30,7 @@ __all__ = [
     "TwinError",
     "UtilityError",
     "ValidationError",
+    "ViewError",
 ]
 
 
@@ -57,6 +58,10 @@ class AssignmentError(TwinError, ValueError):
 
 class UtilityError(TwinError, ValueError):
     """A power or water network cannot be built, imported or solved."""
+
+
+class ViewError(TwinError, ValueError):
+    """A map or report cannot be built (unknown language, missing bundle or browser)."""
 
 
 class OfflineError(TwinError, ConnectionError):

@@ -8,7 +8,7 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import yaml
-from conftest import CRS, grid_layers
+from tests.conftest import CRS, grid_layers
 
 from twin._errors import SimulationError
 from twin._resources import data_dir

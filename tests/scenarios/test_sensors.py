@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import X0, Y0
+from tests.scenarios.conftest import X0, Y0
 
 from twin._errors import ScenarioError
 from twin.scenarios.kpis import sensor_coverage

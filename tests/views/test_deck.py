@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pages import page_data, page_refs  # tests/views/pages.py
+from tests.views.pages import page_data, page_refs  # tests/views/pages.py
 
 from twin._errors import LayerError, TwinError
 from twin.layers.store import read_twin

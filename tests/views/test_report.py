@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from pages import page_refs  # tests/views/pages.py
+from tests.views.pages import page_refs  # tests/views/pages.py
 
 from twin._errors import ScenarioError
 from twin.views.report import format_number, report_html, write_report

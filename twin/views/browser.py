@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from twin._errors import TwinError
+from twin._errors import ViewError
 
 __all__ = ["CHROMIUM_ARGS", "RenderResult", "chromium_path", "launch", "open_map", "render"]
 
@@ -86,7 +86,7 @@ def launch() -> Iterator[Any]:
     except ImportError as err:
         msg = ("screenshots need Playwright and Chromium: pip install playwright, and "
                "apt-get install chromium (or `playwright install chromium`)")
-        raise TwinError(msg) from err
+        raise ViewError(msg) from err
     exe = chromium_path()
     with sync_playwright() as pw:
         try:
@@ -95,7 +95,7 @@ def launch() -> Iterator[Any]:
             msg = (f"cannot start Chromium ({exe or 'Playwright default'}): "
                    f"{str(err).splitlines()[0]}; install it with apt-get install chromium or "
                    "set TWIN_CHROMIUM to its path")
-            raise TwinError(msg) from err
+            raise ViewError(msg) from err
         try:
             yield browser
         finally:
@@ -139,7 +139,7 @@ def open_map(browser: Any, html: str | os.PathLike[str], *, width: int = 1200,
     except Exception as err:  # Playwright's TimeoutError
         msg = (f"{path}: the map did not draw within {timeout_s:g} s "
                f"(console errors: {result.console_errors[:3]})")
-        raise TwinError(msg) from err
+        raise ViewError(msg) from err
     # two animation frames later the first frame has been presented (the GPU caught up)
     ms = page.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame("
                        "() => r(performance.now()))))")

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from twin._errors import TwinError
+from twin._errors import ViewError
 
 __all__ = [
     "LANGS",
@@ -427,7 +427,7 @@ def check_lang(lang: str) -> int:
     """
     if lang not in LANGS:
         msg = f"language {lang!r} is not supported; choose one of: {', '.join(LANGS)}"
-        raise TwinError(msg)
+        raise ViewError(msg)
     return LANGS.index(lang)
 
 
@@ -447,7 +447,7 @@ def t(key: str, lang: str = "en", **fmt: Any) -> str:
     i = check_lang(lang)
     if key not in STRINGS:
         msg = f"no text for {key!r}; add it to twin/views/i18n.py in both languages"
-        raise TwinError(msg)
+        raise ViewError(msg)
     text = STRINGS[key][i]
     return text.format(**fmt) if fmt else text
 

@@ -23,7 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from twin._errors import TwinError
+from twin._errors import ViewError
 from twin.views.i18n import strings
 
 __all__ = ["CSP", "deck_bundle", "map_page", "page", "render", "script_json",
@@ -56,7 +56,7 @@ def render(template: str, **parts: str) -> str:
     def fill(m: re.Match[str]) -> str:
         if m.group(1) not in parts:
             msg = f"template marker @@{m.group(1)}@@ has no value (given: {', '.join(parts)})"
-            raise TwinError(msg)
+            raise ViewError(msg)
         return parts[m.group(1)]
 
     return _MARK.sub(fill, template)
@@ -72,19 +72,19 @@ def _bundle_path() -> Path:
         p = Path(env)
         if not p.is_file():
             msg = f"TWIN_DECKGL_JS={env}: no such file; unset it to use pydeck's deck.gl"
-            raise TwinError(msg)
+            raise ViewError(msg)
         return p
     try:
         import pydeck
     except ImportError as err:
         msg = "the maps need deck.gl from the pydeck package: pip install pydeck"
-        raise TwinError(msg) from err
+        raise ViewError(msg) from err
     p = Path(pydeck.__file__).parent / "nbextension" / "static" / "index.js"
     if not p.is_file():
         msg = (f"pydeck {getattr(pydeck, '__version__', '?')} has no bundled deck.gl at {p}; "
                "reinstall pydeck (pip install --force-reinstall pydeck) or point "
                "TWIN_DECKGL_JS at deck.gl's dist.min.js")
-        raise TwinError(msg)
+        raise ViewError(msg)
     return p
 
 
@@ -177,7 +177,7 @@ def write_text_atomic(path: Path, text: str) -> Path:
     path = Path(path)
     if path.parent and not path.parent.exists():
         msg = f"{path.parent}: no such folder for {path.name}; create it first"
-        raise TwinError(msg)
+        raise ViewError(msg)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
