@@ -499,7 +499,9 @@ def _local_cluster(workers: int, engine: str) -> Any:
     importlib.import_module(engine)
     importlib.import_module("twin.scenarios.kpis")
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    with dask.config.set({"distributed.worker.multiprocessing-method": method}):
+    # the statistical profiler samples the running task's stack every 10 ms: not needed here
+    with dask.config.set({"distributed.worker.multiprocessing-method": method,
+                          "distributed.worker.profile.enabled": False}):
         return LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
                             dashboard_address=None, silence_logs=logging.ERROR)
 
