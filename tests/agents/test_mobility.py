@@ -96,6 +96,10 @@ def test_config_errors(tmp_path: Path) -> None:
         load_engine_config(step_s=0)
     with pytest.raises(SimulationError, match="kernel must be one of numba, numpy"):
         load_engine_config(kernel="cuda")
+    with pytest.raises(SimulationError, match="step_s must be a number, got 'fast'"):
+        load_engine_config(step_s="fast")
+    with pytest.raises(SimulationError, match="signal_delay_s must be >= 0, got -1"):
+        load_engine_config(signal_delay_s=-1)
     bad.write_text("[1, 2]\n")
     with pytest.raises(SimulationError, match="expected a mapping"):
         load_engine_config(bad)

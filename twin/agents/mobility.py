@@ -413,7 +413,7 @@ class EngineResult:
         Mean experienced travel time of the vehicles entering the link in that hour (and
         leaving it by ``end_s``); the free-flow time where there are none.
     spillback_s : ndarray (n_links,)
-        Seconds each link was full (storage reached).
+        Seconds each link was full (storage reached), sampled every 10 simulated seconds.
     unfinished : int
         Trips not arrived by ``end_s`` (including those departing after it).
     squeezed : int
@@ -554,17 +554,32 @@ def _exit_times(enter: FloatArray, arrive: FloatArray, ptr: IntArray) -> FloatAr
 
 def _link_hours(route: IntArray, enter: FloatArray, exit_s: FloatArray, fft: FloatArray
                 ) -> tuple[IntArray, FloatArray]:
-    """Entries per link and hour of entry, and the mean experienced time of those entries."""
-    n_links = fft.size
-    reached = ~np.isnan(enter)
-    hour = np.clip(np.floor(enter[reached] / 3600.0), 0, HOURS - 1).astype(np.int64)
-    key = route[reached] * HOURS + hour
-    entries = np.bincount(key, minlength=n_links * HOURS).reshape(n_links, HOURS)
-    tt = exit_s[reached] - enter[reached]
-    done = ~np.isnan(tt)
-    total = np.bincount(key[done], weights=tt[done], minlength=n_links * HOURS)
-    count = np.bincount(key[done], minlength=n_links * HOURS)
-    mean = np.where(count > 0, total / np.maximum(count, 1),
-                    np.repeat(np.asarray(fft, dtype=float), HOURS))
-    return entries.astype(np.int64), mean.reshape(n_links, HOURS)
+    """Entries per link and hour of entry, and the mean experienced time of those entries.
 
+    Works in place on a few temporaries (routes can have tens of millions of entries).
+    """
+    n_links = fft.size
+    cells = n_links * HOURS
+    reached = np.flatnonzero(~np.isnan(enter))
+    t_in = enter[reached]
+    key = t_in / 3600.0
+    np.floor(key, out=key)
+    np.clip(key, 0, HOURS - 1, out=key)
+    key += route[reached] * float(HOURS)          # exact: far below 2**53
+    tt = exit_s[reached]
+    del reached
+    tt -= t_in
+    del t_in
+    keys = key.astype(np.int64)
+    del key
+    entries = np.bincount(keys, minlength=cells)
+    done = ~np.isnan(tt)
+    if not done.all():
+        keys, tt = keys[done], tt[done]
+    del done
+    total = np.bincount(keys, weights=tt, minlength=cells)
+    count = np.bincount(keys, minlength=cells)
+    mean = np.repeat(np.asarray(fft, dtype=float), HOURS)
+    has = count > 0
+    mean[has] = total[has] / count[has]
+    return entries.astype(np.int64).reshape(n_links, HOURS), mean.reshape(n_links, HOURS)
