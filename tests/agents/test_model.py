@@ -7,7 +7,7 @@ import dataclasses
 import mesa
 import numpy as np
 import pytest
-from test_plans import city
+from tests.agents.test_plans import city
 
 from twin._errors import SimulationError
 from twin.agents.external import load_external_config

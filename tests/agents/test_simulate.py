@@ -9,7 +9,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
-from test_plans import city
+from tests.agents.test_plans import city
 
 from twin import __version__
 from twin.agents.kpis import KPI_UNITS

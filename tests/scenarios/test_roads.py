@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import MAIN, PARALLEL, X0, Y0, fast_sim, road_delay_h
+from tests.scenarios.conftest import MAIN, PARALLEL, X0, Y0, fast_sim, road_delay_h
 
 from twin._errors import ScenarioError
 from twin.network.roads import road_graph
@@ -28,7 +28,7 @@ def simulate(twin, **kw):
 
 @pytest.fixture(scope="module")
 def base_day():
-    from conftest import corridor_twin
+    from tests.scenarios.conftest import corridor_twin
 
     return simulate(corridor_twin())
 

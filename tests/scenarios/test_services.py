@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import shapely
-from conftest import X0, Y0
+from tests.scenarios.conftest import X0, Y0
 
 from twin._errors import ScenarioError
 from twin.scenarios.kpis import access_kpis

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import fast_sim
+from tests.scenarios.conftest import fast_sim
 
 from twin._errors import ScenarioError
 from twin.agents.mobility import load_engine_config
@@ -25,7 +25,7 @@ def simulate(twin, **kw):
 
 @pytest.fixture(scope="module")
 def base_day():
-    from conftest import corridor_twin
+    from tests.scenarios.conftest import corridor_twin
 
     return simulate(corridor_twin())
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import shapely
-from conftest import X0, Y0, fast_sim
+from tests.scenarios.conftest import X0, Y0, fast_sim
 
 from twin._errors import ScenarioError
 from twin.network.access import nearest_facility_times
@@ -22,7 +22,7 @@ def apply(twin, itype, **params):
 
 @pytest.fixture(scope="module")
 def base_day():
-    from conftest import corridor_twin
+    from tests.scenarios.conftest import corridor_twin
 
     return fast_sim(corridor_twin())
 
