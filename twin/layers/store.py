@@ -19,6 +19,7 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import json
 import os
@@ -117,7 +118,7 @@ class Twin:
             meta=json.loads(json.dumps(self.meta)),
             observations=None if self.observations is None else self.observations.copy(),
             path=self.path,
-            extras=dict(self.extras),
+            extras=copy.deepcopy(self.extras),
         )
 
 

@@ -62,7 +62,8 @@ class Param:
 
     ``type`` is one of ``float``, ``int``, ``str``, ``bool``, ``ids`` (a list of feature ids),
     ``where`` (a selector, see :mod:`twin.scenarios.selectors`), ``geometry`` (coordinates
-    or WKT), ``hours`` (``[start, end]``), ``list`` or ``dict``. ``layer`` names the layer that
+    or WKT), ``point`` (``[x, y]``), ``points`` (a list of points), ``polygon`` (a list of
+    points or WKT), ``hours`` (``[start, end]``), ``list`` or ``dict``. ``layer`` names the layer that
     ``ids`` refer to (the loader checks they exist).
     """
 
