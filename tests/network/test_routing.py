@@ -155,9 +155,11 @@ def test_largest_component_and_nearest_nodes() -> None:
         geometry=[shapely.LineString([(900, 0), (910, 0)])], crs=3067)
     more = gpd.GeoDataFrame({"id": ["x", "y"]}, geometry=shapely.points([(900, 0), (910, 0)]),
                             crs=3067)
-    g = road_graph(gpd.GeoDataFrame(
-        np.concatenate([roads.to_numpy(), island.to_numpy()]), columns=roads.columns,
-        geometry="geometry", crs=3067),
+    both = gpd.GeoDataFrame(np.concatenate([roads.to_numpy(), island.to_numpy()]),
+                            columns=roads.columns, geometry="geometry", crs=3067)
+    both = both.astype({"oneway": bool, "length_m": float, "speed_kph": float,
+                        "capacity_vph": float, "lanes": int})
+    g = road_graph(both,
         gpd.GeoDataFrame(np.concatenate([nodes.to_numpy(), more.to_numpy()]),
                          columns=nodes.columns, geometry="geometry", crs=3067))
     main = largest_component(g)
