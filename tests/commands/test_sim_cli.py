@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
-from tests.conftest import SHARED
 
+from tests.agents.test_plans import city
+from tests.conftest import SHARED
 from twin.cli import cli, main
 from twin.commands.sim import assign, simulate
 from twin.layers.store import write_twin
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "agents"))
-from tests.agents.test_plans import city
 
 SIOUX_FALLS = SHARED / "data" / "tntp" / "SiouxFalls"
 BEST_TSTT = 7_480_225.3
