@@ -25,14 +25,18 @@ _HOSTS = (("nominatim.openstreetmap.org", 443), ("overpass-api.de", 443))
 OVERPASS_URL = "https://overpass-api.de/api/interpreter"
 
 
-def check_online(timeout: float = 3.0) -> None:
+def check_online(timeout: float = 3.0, *,
+                 hosts: tuple[tuple[str, int], ...] | None = None) -> None:
     """Raise OfflineError unless the geocoder and Overpass hosts answer within ``timeout`` s.
 
     Examples
     --------
-    >>> check_online(timeout=0.5)                     # doctest: +SKIP
+    >>> check_online(hosts=(("nominatim.invalid", 443),))
+    Traceback (most recent call last):
+    ...
+    twin._errors.OfflineError: `--place` needs the internet to reach nominatim.invalid ...
     """
-    for host, port in _HOSTS:
+    for host, port in hosts or _HOSTS:
         try:
             with socket.create_connection((host, port), timeout=timeout):
                 pass

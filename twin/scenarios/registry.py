@@ -63,8 +63,8 @@ class Param:
     ``type`` is one of ``float``, ``int``, ``str``, ``bool``, ``ids`` (a list of feature ids),
     ``where`` (a selector, see :mod:`twin.scenarios.selectors`), ``geometry`` (coordinates
     or WKT), ``point`` (``[x, y]``), ``points`` (a list of points), ``polygon`` (a list of
-    points or WKT), ``hours`` (``[start, end]``), ``list`` or ``dict``. ``layer`` names the layer that
-    ``ids`` refer to (the loader checks they exist).
+    points or WKT), ``hours`` (``[start, end]``), ``list`` or ``dict``. ``layer`` names the
+    layer that ``ids`` refer to (the loader checks they exist).
     """
 
     type: str

@@ -43,7 +43,7 @@ def render(template: str, **parts: str) -> str:
 
     Raises
     ------
-    TwinError
+    ViewError
         A marker has no part.
 
     Examples
@@ -51,7 +51,7 @@ def render(template: str, **parts: str) -> str:
     >>> render("@@x@@", y="1")
     Traceback (most recent call last):
     ...
-    twin._errors.TwinError: template marker @@x@@ has no value (given: y)
+    twin._errors.ViewError: template marker @@x@@ has no value (given: y)
     """
     def fill(m: re.Match[str]) -> str:
         if m.group(1) not in parts:
@@ -103,7 +103,7 @@ def deck_bundle() -> str:
 
     Raises
     ------
-    TwinError
+    ViewError
         No bundle is installed.
 
     Examples
