@@ -80,9 +80,15 @@ def _fill(frame: pd.DataFrame, col: str, values: pd.Series, derived: pd.Series,
     """Set ``col`` and ``col_source`` ('derived' where ``derived`` is True, else ``source``)."""
     frame[col] = values
     src_col = f"{col}_source"
-    existing = frame[src_col] if src_col in frame else pd.Series(None, index=frame.index)
+    flags = np.asarray(derived, dtype=bool)
+    if src_col not in frame or frame[src_col].isna().all():
+        # the common case: one label or two, no per-row objects to compare
+        frame[src_col] = pd.Series(np.where(flags, "derived", source), index=frame.index,
+                                   dtype=object)
+        return
+    existing = frame[src_col]
     keep = existing.where(existing.notna(), source)
-    frame[src_col] = np.where(derived, "derived", keep).astype(object)
+    frame[src_col] = keep.where(~flags, "derived").astype(object)
 
 
 def derive_roads(roads: gpd.GeoDataFrame, *, source: str = "osm") -> gpd.GeoDataFrame:

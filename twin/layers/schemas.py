@@ -262,8 +262,8 @@ def coerce_fields(frame: pd.DataFrame, spec: LayerSpec, *, source: str | None = 
                     f"({f.type}) or map a source column to it with --map SRC={f.name}",
                     layer=spec.name, field=f.name, source=source))
             nullable = {"str": "object", "int": "Int64", "float": "float64", "bool": "boolean"}
-            out[f.name] = pd.Series([None] * len(out), index=out.index,
-                                    dtype=nullable[f.type])
+            empty: Any = {"str": None, "float": float("nan")}.get(f.type, pd.NA)
+            out[f.name] = pd.Series(empty, index=out.index, dtype=nullable[f.type])
             continue
         col = out[f.name]
         present = col.notna()
