@@ -27,7 +27,7 @@ array([28800., 28800.])
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -49,6 +49,7 @@ from twin.network.routing import (
 if TYPE_CHECKING:
     from twin.agents.model import Places
     from twin.agents.population import Zones
+    from twin.agents.services import ServicesConfig
 
 __all__ = ["MODES", "Plans", "Transit", "build_plans", "mixture_draw",
            "transit_costs", "transit_network"]
@@ -283,6 +284,29 @@ def _draw_errands(origin: np.ndarray, zones: Zones, weight: np.ndarray,
     return pick_places(zone, zones.of_place, weight, rng, slots=False)
 
 
+def _visit_weight(places: Places, kind: str) -> np.ndarray:
+    cap = np.where((places.kind == "facility") & (places.use == kind), places.capacity, 0.0)
+    return np.nan_to_num(np.maximum(cap, 0.0))
+
+
+def _visited_kinds(places: Places, services: ServicesConfig) -> list[str]:
+    """Facility kinds with visit rates that the twin has (with some capacity)."""
+    rated = {k for rates in services.visits_per_person_day.values() for k in rates}
+    return sorted(k for k in rated if _visit_weight(places, k).sum() > 0)
+
+
+def _draw_visits(origin: np.ndarray, kind: str, places: Places, zones: Zones, beta: float,
+                 rng: np.random.Generator) -> np.ndarray:
+    """A facility of ``kind`` per visit (gravity on minutes x capacity; by capacity alone
+    where none can be reached)."""
+    weight = _visit_weight(places, kind)
+    out = _draw_errands(origin, zones, weight, beta, rng)
+    lost = out < 0
+    if lost.any():
+        out[lost] = rng.choice(places.n, size=int(lost.sum()), p=weight / weight.sum())
+    return out
+
+
 def _durations(types: np.ndarray, config: PopulationConfig, rng: np.random.Generator
                ) -> np.ndarray:
     out = np.zeros(len(types))
@@ -403,7 +427,7 @@ def build_plans(pop: Population, ext: ExternalDemand, places: Places, zones: Zon
                 link_cost: np.ndarray, link_time: np.ndarray, config: PopulationConfig,
                 ext_config: ExternalConfig,
                 rng: np.random.Generator, *, start_s: float = 5 * 3600,
-                end_s: float = 24 * 3600) -> Plans:
+                end_s: float = 24 * 3600, services: ServicesConfig | None = None) -> Plans:
     """Activities, trips, modes and departure times of every agent for one day.
 
     Parameters
@@ -424,6 +448,10 @@ def build_plans(pop: Population, ext: ExternalDemand, places: Places, zones: Zon
     rng : numpy Generator
     start_s, end_s : float
         The simulated day; departures are kept inside it.
+    services : ServicesConfig, optional
+        Visit rates to public facilities (default ``agents/services.yaml``): residents'
+        ``service`` activities (:func:`twin.agents.services.add_service_visits`), at a
+        facility of the visited kind drawn by a gravity model on free-flow minutes x capacity.
 
     Returns
     -------
@@ -434,8 +462,16 @@ def build_plans(pop: Population, ext: ExternalDemand, places: Places, zones: Zon
     >>> # build_plans(pop, ext, places, zones, graph, walk, transit, cost, links.fft_s, cfg,
     >>> #             ecfg, rng)
     """
+    from twin.agents.services import add_service_visits, load_services_config
+
+    svc = services if services is not None else load_services_config()
+    if "service" not in config.activities:   # profiles without visits time them as errands
+        config = replace(config, activities={**config.activities,
+                                             "service": config.activities["errand"]})
     r = pop.n
     a_res, s_res, t_res = _residents_activities(pop)
+    a_res, s_res, t_res, k_res = add_service_visits(pop.kind, a_res, s_res, t_res,
+                                                    _visited_kinds(places, svc), svc, rng)
     p_res = np.where(t_res == "home", pop.home[a_res], pop.main[a_res])
     nc = len(ext.commuter_id)
     a_com = np.repeat(np.arange(r, r + nc), 3)
@@ -451,11 +487,16 @@ def build_plans(pop: Population, ext: ExternalDemand, places: Places, zones: Zon
     # errands, in chain order (the origin is the previous activity's place)
     weight = _errand_weight(places, config)
     seq = np.concatenate([s_res, np.tile([0, 1, 2], nc), np.tile([0, 1], nx)])
+    visit_kind = np.concatenate([k_res, np.full(3 * nc + 2 * nx, "", dtype=object)])
     for k in range(1, int(seq.max(initial=0)) + 1):
         e = np.flatnonzero((act_type == "errand") & (seq == k))
         if e.size:
             act_place[e] = _draw_errands(act_place[e - 1], zones, weight,
                                          config.destinations["errand_beta_per_min"], rng)
+        for kind in np.unique(visit_kind[(act_type == "service") & (seq == k)]):
+            v = np.flatnonzero((visit_kind == kind) & (act_type == "service") & (seq == k))
+            act_place[v] = _draw_visits(act_place[v - 1], str(kind), places, zones,
+                                        float(svc.visit_beta_per_min), rng)
     duration = _durations(act_type, config, rng)
     # trips between consecutive activities of an agent
     same = act_agent[1:] == act_agent[:-1]

@@ -71,6 +71,107 @@ _STEPS = {"height_m": 0.1, "floors": 1, "floor_area_m2": 1, "residents": 1, "job
           "elevation_m": 0.1, "diameter_mm": 1, "range_m": 1, "capacity": 0.1, "units": 1}
 STATES = ("before", "after")
 
+# --- service results on the map (twin.agents.services / emergency) ---------------------------
+#: Run results shown in a layer's tooltips: the file in the run folder, its id column, and the
+#: columns (numbers) joined onto the layer's features by id.
+RESULT_FIELDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "facilities": ("facilities.parquet", "facility_id",
+                   ("visits", "served", "utilisation", "wait_mean_min", "wait_p90_min",
+                    "peak_queue")),
+}
+_STEPS.update({"visits": 1, "served": 1, "utilisation": 0.001, "wait_mean_min": 0.1,
+               "wait_p90_min": 0.1, "peak_queue": 1})
+
+
+def _with_results(src: MapSource) -> MapSource:
+    """The source with run results (facility utilisation, waits) joined onto its layers."""
+    if src.folder is None:
+        return src
+    import pyarrow.parquet as pq
+
+    layers = dict(src.twin.layers)
+    for layer, (file, key, cols) in RESULT_FIELDS.items():
+        path = src.folder / file
+        if layer not in layers or not path.is_file():
+            continue
+        table = pq.read_table(path).to_pandas()
+        have = [c for c in cols if c in table.columns]
+        if key not in table.columns or not have:
+            continue
+        frame = layers[layer].drop(columns=[c for c in have if c in layers[layer].columns])
+        values = table.set_index(table[key].astype(str))[have]
+        joined = values.reindex(frame["id"].astype(str).to_numpy())
+        for c in have:
+            frame[c] = joined[c].to_numpy(dtype=float)
+        layers[layer] = frame
+    twin = Twin(layers=layers, meta=src.twin.meta, observations=src.twin.observations,
+                path=src.twin.path, extras=src.twin.extras)
+    from dataclasses import replace
+
+    return replace(src, twin=twin)
+
+
+def _service_labels() -> tuple[dict[str, tuple[str, str]], dict[str, tuple[str, str]]]:
+    """English and Chinese labels of the service, emergency and coverage KPIs and fields."""
+    kinds = {"clinic": ("clinics", "诊所"), "hospital": ("hospitals", "医院"),
+             "service_centre": ("service centres", "政务服务中心")}
+    kpis = {
+        "service_visits": ("Visits to public facilities", "公共设施到访量"),
+        "service_wait_p90_min": ("Waiting time at services, p90", "公共服务等候时间（P90）"),
+        "service_served_same_day_share": ("Service visits served the same day",
+                                          "公共服务当日办结比例"),
+        "service_utilisation_mean": ("Facility utilisation, mean", "公共设施利用率（均值）"),
+        "service_online_visits": ("Service-centre visits done online", "线上办理的政务服务"),
+        "emergency_incidents": ("Emergency incidents", "应急事件数"),
+        "emergency_response_mean_min": ("Emergency response time, mean", "应急响应时间（均值）"),
+        "emergency_within_target_share": ("Incidents reached within the target time",
+                                          "目标时间内到达的事件比例"),
+        "emergency_unreached": ("Incidents no unit could reach", "无法到达的事件数"),
+        "emergency_coverage_share": ("People within the target time of an ambulance base",
+                                     "救护车基地目标时间内覆盖的人口比例"),
+        "emergency_nearest_base_mean_min": ("Response from the nearest ambulance base, mean",
+                                            "最近救护车基地的响应时间（均值）"),
+        "emergency_medical_response_mean_min": ("Medical response time, mean",
+                                                "医疗急救响应时间（均值）"),
+        "emergency_medical_response_p90_min": ("Medical response time, p90",
+                                               "医疗急救响应时间（P90）"),
+        "emergency_fire_response_mean_min": ("Fire response time, mean", "消防响应时间（均值）"),
+        "emergency_fire_response_p90_min": ("Fire response time, p90", "消防响应时间（P90）"),
+        "camera_coverage_share": ("Road length covered by cameras", "摄像头覆盖的道路长度比例"),
+        "camera_gap_km": ("Road length no camera sees", "摄像头盲区道路长度"),
+    }
+    for k, (en, zh) in kinds.items():
+        kpis[f"{k}_visits"] = (f"Visits to {en}", f"{zh}到访量")
+        kpis[f"{k}_wait_mean_min"] = (f"Waiting time at {en}, mean", f"{zh}等候时间（均值）")
+        kpis[f"{k}_wait_p90_min"] = (f"Waiting time at {en}, p90", f"{zh}等候时间（P90）")
+        kpis[f"{k}_served_same_day_share"] = (f"Visits to {en} served the same day",
+                                              f"{zh}当日服务比例")
+        kpis[f"{k}_utilisation_mean"] = (f"Utilisation of {en}, mean", f"{zh}利用率（均值）")
+    fields = {"visits": ("Visits per day", "日到访量"), "served": ("Served per day", "日服务量"),
+              "utilisation": ("Utilisation of opening hours", "开放时间利用率"),
+              "wait_mean_min": ("Waiting time, mean (min)", "平均等候（分钟）"),
+              "wait_p90_min": ("Waiting time, p90 (min)", "等候时间P90（分钟）"),
+              "peak_queue": ("Longest queue (people)", "最长排队（人）")}
+    return kpis, fields
+
+
+def _add_service_labels() -> None:
+    """Give the service results their labels in both languages (kept here, beside the code
+    that shows them, until twin/views/i18n.py carries them)."""
+    from twin.views import i18n
+
+    kpis, fields = _service_labels()
+    for name, pair in kpis.items():
+        i18n._KPIS.setdefault(name, pair)
+        i18n.STRINGS.setdefault(f"kpi_{name}", pair)
+    for name, pair in fields.items():
+        i18n.STRINGS.setdefault(f"f_{name}", pair)
+    for unit, zh in (("visits/day", "人次/日"), ("incidents/day", "起/日"), ("km", "公里")):
+        i18n._UNITS_ZH.setdefault(unit, zh)
+
+
+_add_service_labels()
+
 
 def _ids(frame: gpd.GeoDataFrame) -> np.ndarray:
     return frame["id"].astype(str).to_numpy() if len(frame) else np.zeros(0, dtype=object)
@@ -105,6 +206,8 @@ def _layer(name: str, frames: Mapping[str, gpd.GeoDataFrame], frame: LocalFrame,
            highlight: set[str]) -> tuple[dict[str, Any], pd.Index] | None:
     """One layer: the union of the states' features (and its ids), geometry, fields, masks."""
     kind, wanted = MAP_LAYERS[name]
+    results = RESULT_FIELDS.get(name, ("", "", ()))[2]
+    wanted = (*wanted, *results)
     shown = {s: _shown(name, f, highlight) for s, f in frames.items()}
     if not any(len(f) for f in shown.values()):
         return None
@@ -142,8 +245,8 @@ def _layer(name: str, frames: Mapping[str, gpd.GeoDataFrame], frame: LocalFrame,
         for col in ([f, f"{f}_source"] if f in prov else [f]):
             if not any(col in fr.columns for fr in shown.values()):
                 continue
-            numeric = f in spec.fields and spec.fields[f].type in ("int", "float") \
-                and col == f
+            numeric = (f in spec.fields and spec.fields[f].type in ("int", "float")
+                       and col == f) or f in results
             per: dict[str, pd.Series] = {}
             for state, fr in shown.items():
                 vals = fr[col] if col in fr.columns else pd.Series([None] * len(fr))
@@ -334,6 +437,7 @@ def map_data(after: MapSource, before: MapSource | None = None, *, lang: str = "
     """
     check_lang(lang)
     srcs = {"after": after} if before is None else {"before": before, "after": after}
+    srcs = {k: _with_results(v) for k, v in srcs.items()}
     twins = [s.twin for s in srcs.values()]
     crs = after.twin.crs
     frame = LocalFrame.around(crs, _bounds(twins))
