@@ -34,8 +34,9 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import geopandas as gpd
 import numpy as np
@@ -55,6 +56,7 @@ __all__ = [
     "access_graph",
     "jobs_reachable",
     "nearest_facility_times",
+    "nearest_times",
 ]
 
 MODES = ("walk", "transit", "car")
@@ -85,6 +87,21 @@ class AccessGraph:
     xy: np.ndarray
     walk_speed_mps: float
 
+    @cached_property
+    def _main(self) -> tuple[np.ndarray, cKDTree]:
+        """Nodes of the main component and a k-d tree over them (built once per graph)."""
+        n = len(self.xy)
+        _, label = csgraph.connected_components(self.matrix, directed=True,
+                                                connection="weak")
+        main = np.bincount(label[:n]).argmax()
+        cand = np.flatnonzero(label[:n] == main)
+        return cand, cKDTree(self.xy[cand])
+
+    @cached_property
+    def reverse(self) -> sp.csr_matrix:
+        """The transposed matrix (searches towards a node), built once per graph."""
+        return sp.csr_matrix(self.matrix.T)
+
     def snap(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Nearest node of the main component for each point, and the time (s) to walk to it.
 
@@ -93,12 +110,8 @@ class AccessGraph:
         """
         if len(points) == 0:
             return np.zeros(0, np.int64), np.zeros(0)
-        n = len(self.xy)
-        _, label = csgraph.connected_components(self.matrix, directed=True,
-                                                connection="weak")
-        main = np.bincount(label[:n]).argmax()
-        cand = np.flatnonzero(label[:n] == main)
-        dist, idx = cKDTree(self.xy[cand]).query(points)
+        cand, tree = self._main
+        dist, idx = tree.query(points)
         return cand[np.asarray(idx, np.int64)], np.asarray(dist, float) / self.walk_speed_mps
 
 
@@ -222,24 +235,62 @@ def access_graph(twin: Twin, mode: str, *, walk_speed_mps: float = WALK_SPEED_MP
     return AccessGraph("transit", full, xy, walk_speed_mps)
 
 
-def _from_sources(graph: AccessGraph, nodes: np.ndarray, offset_s: np.ndarray, *,
-                  towards: bool) -> np.ndarray:
-    """Least time between the nearest source and every node (sources with start offsets).
+def nearest_times(graph: AccessGraph,
+                  sources: Mapping[str, tuple[np.ndarray, np.ndarray]], *,
+                  towards: bool) -> dict[str, np.ndarray]:
+    """Least time between every node and the nearest source of each group, in one search.
 
-    ``towards``: times from each node *to* the nearest source (Dijkstra on the transposed
-    graph); else from the sources to each node.
+    One super-source per group joins its nodes with their start offsets (the walk between a
+    facility and its node); a single multi-source call of scipy's Dijkstra then searches from
+    all super-sources at once (one shortest-path tree per group).
+
+    Parameters
+    ----------
+    graph : AccessGraph
+    sources : mapping
+        Group (facility kind) -> (node indices, start offsets in s).
+    towards : bool
+        Times from each node *to* the nearest source (a visit), else from the sources.
+
+    Returns
+    -------
+    dict
+        Group -> times (s) per node of the graph (``inf`` where unreachable or no source).
+
+    Examples
+    --------
+    >>> m, _ = min_csr(3, np.array([0, 1]), np.array([1, 2]), np.array([10.0, 10.0]))
+    >>> g = AccessGraph("walk", m, np.zeros((3, 2)), 1.0)
+    >>> nearest_times(g, {"a": (np.array([2]), np.array([5.0]))}, towards=True)["a"].tolist()
+    [25.0, 15.0, 5.0]
     """
-    n = graph.matrix.shape[0]
-    if len(nodes) == 0:
-        return np.full(n, np.inf)
-    mat = graph.matrix.T.tocsr() if towards else graph.matrix
-    coo = mat.tocoo()
-    f = np.concatenate([coo.row, np.full(len(nodes), n)])
-    t = np.concatenate([coo.col, nodes])
-    c = np.concatenate([coo.data, np.maximum(offset_s, _EPS)])
-    sup = min_csr(n + 1, f, t, c)[0]
-    dist = csgraph.dijkstra(sup, directed=True, indices=n)
-    return np.asarray(dist[:n])
+    mat = graph.reverse if towards else graph.matrix
+    n = mat.shape[0]
+    names = list(sources)
+    out = {k: np.full(n, np.inf) for k in names}
+    rows, cols, vals = [], [], []
+    for k, name in enumerate(names):
+        nodes, offset = (np.asarray(a) for a in sources[name])
+        if len(nodes) == 0:
+            continue
+        order = np.lexsort((offset, nodes))            # the least offset per node
+        nodes, offset = nodes[order], offset[order]
+        first = np.r_[True, nodes[1:] != nodes[:-1]]
+        rows.append(np.full(int(first.sum()), k))
+        cols.append(nodes[first].astype(np.int64))
+        vals.append(np.maximum(offset[first].astype(float), _EPS))
+    if not rows:
+        return out
+    r, c, v = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+    counts = np.bincount(r, minlength=len(names))
+    indptr = np.concatenate([mat.indptr, mat.indptr[-1] + np.cumsum(counts)])
+    aug = sp.csr_matrix((np.concatenate([mat.data, v]), np.concatenate([mat.indices, c]),
+                         indptr), shape=(n + len(names), n + len(names)))
+    used = np.flatnonzero(counts > 0)
+    dist = csgraph.dijkstra(aug, directed=True, indices=n + used)
+    for i, g in enumerate(used.tolist()):
+        out[names[g]] = np.asarray(dist[i, :n])
+    return out
 
 
 def nearest_facility_times(twin: Twin, kinds: Sequence[str] = ("clinic", "school",
@@ -286,14 +337,16 @@ def nearest_facility_times(twin: Twin, kinds: Sequence[str] = ("clinic", "school
     fac = twin.layer("facilities")
     b_xy = _points(buildings)
     out = pd.DataFrame(index=pd.Index(buildings["id"].astype(str).to_numpy(), name="id"))
+    f_kind = fac["kind"].astype(str).to_numpy() if len(fac) else np.zeros(0, str)
+    f_xy = _points(fac)
     for mode in modes:
         graph = access_graph(twin, mode, walk_speed_mps=walk_speed_mps, hour=hour)
         b_node, b_walk = graph.snap(b_xy)
+        f_node, f_walk = graph.snap(f_xy)
+        sources = {kind: (f_node[f_kind == kind], f_walk[f_kind == kind]) for kind in kinds}
+        dist = nearest_times(graph, sources, towards=direction == "to")
         for kind in kinds:
-            chosen = fac[fac["kind"].astype(str) == kind] if len(fac) else fac
-            f_node, f_walk = graph.snap(_points(chosen))
-            dist = _from_sources(graph, f_node, f_walk, towards=direction == "to")
-            out[f"{kind}_{mode}"] = (dist[b_node] + b_walk) if len(b_node) else []
+            out[f"{kind}_{mode}"] = (dist[kind][b_node] + b_walk) if len(b_node) else []
     for kind in kinds:
         cols = [f"{kind}_{m}" for m in modes]
         out[kind] = out[cols].min(axis=1) if cols else np.inf
