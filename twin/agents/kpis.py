@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["KPI_UNITS", "mobility_kpis"]
+__all__ = ["KPI_UNITS", "MOBILITY_KPIS", "mobility_kpis"]
 
 KPI_UNITS: dict[str, str] = {
     "commute_time_mean_min": "min",
@@ -47,6 +47,9 @@ KPI_UNITS: dict[str, str] = {
     "unfinished_trips": "trips/day",
     "unrouted_agents": "agents",
 }
+#: The KPIs :func:`mobility_kpis` returns (KPI_UNITS also holds the units that day analyses
+#: register, :func:`twin.agents.analysis.register_day_analysis`).
+MOBILITY_KPIS: tuple[str, ...] = tuple(KPI_UNITS)
 
 
 def mobility_kpis(trips: pd.DataFrame, link_hours: pd.DataFrame, *, sample: float,

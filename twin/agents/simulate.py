@@ -4,8 +4,11 @@
 and returns a :class:`DayResult`: the mobility KPIs, one row per trip, one row per road link and
 hour, the activities (who is where, when: for building occupancy and facility visits), the
 relative gap per iteration, timings and the agents that could not be routed (with reasons).
+After the mobility day, every registered day analysis (:func:`register_day_analysis`, see
+:mod:`twin.agents.analysis`) adds its KPIs and result tables.
 :func:`write_day` writes ``kpis.json``, ``trips.parquet``, ``links.gpkg``, ``activities.parquet``,
-``hourly.csv`` and ``run.json``, each atomically (temporary file, then rename).
+``hourly.csv``, ``run.json`` and one ``<table>.parquet`` per analysis table, each atomically
+(temporary file, then rename).
 
 The same twin and seed give byte-identical ``kpis.json`` and ``trips.parquet``.
 
@@ -16,11 +19,15 @@ Examples
 
 from __future__ import annotations
 
+import functools
+import importlib
+import importlib.util
 import json
 import os
+import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,13 +39,25 @@ import pyarrow as pa
 import shapely
 
 from twin import __version__
+from twin.agents.analysis import (
+    DayAnalysis,
+    day_analyses,
+    register_day_analysis,
+    run_analyses,
+    unregister_day_analysis,
+)
 from twin.agents.kpis import KPI_UNITS, mobility_kpis
 from twin.agents.model import CityModel
 from twin.layers.store import Twin, file_hash
 from twin.network.routing import path_costs
 
-__all__ = ["AssignedDay", "DayResult", "assign_agents", "atomic_write", "simulate",
-           "write_assigned", "write_day"]
+__all__ = ["BUILTIN_ANALYSES", "AssignedDay", "DayAnalysis", "DayResult", "assign_agents",
+           "atomic_write", "day_analyses", "register_day_analysis", "simulate",
+           "unregister_day_analysis", "write_assigned", "write_day"]
+
+#: Modules that register day analyses when imported; :func:`simulate` imports those present
+#: (so a Dask worker or a fresh process runs the same analyses as the caller).
+BUILTIN_ANALYSES = ("twin.agents.services", "twin.agents.emergency")
 
 
 @dataclass
@@ -69,7 +88,10 @@ class DayResult:
     link_geometry : GeoSeries
         Road geometry per link id (reversed for the ``:rev`` direction).
     run : dict
-        Seed, version, input hash, iterations, sample, counts, engine figures.
+        Seed, version, input hash, iterations, sample, counts, engine figures, and per day
+        analysis the KPIs and tables it added.
+    tables : dict
+        Result tables of the day analyses, by name (written as ``<name>.parquet``).
     """
 
     kpis: dict[str, float]
@@ -82,6 +104,7 @@ class DayResult:
     unrouted: dict[str, int]
     link_geometry: gpd.GeoSeries
     run: dict[str, Any] = field(default_factory=dict)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     @property
     def unrouted_agents(self) -> int:
@@ -89,8 +112,16 @@ class DayResult:
         return int(sum(self.unrouted.values()))
 
 
+def _load_builtin_analyses() -> None:
+    for name in BUILTIN_ANALYSES:
+        if name not in sys.modules and importlib.util.find_spec(name) is None:
+            continue
+        importlib.import_module(name)
+
+
 def simulate(twin: Twin, *, seed: int, iterations: int = 5, sample: float = 1.0,
              progress: Callable[[int, float], None] | None = None,
+             analyses: Sequence[str] | None = None,
              **model_options: Any) -> DayResult:
     """Simulate one representative weekday of ``twin``.
 
@@ -105,6 +136,9 @@ def simulate(twin: Twin, *, seed: int, iterations: int = 5, sample: float = 1.0,
         Share of the population simulated (0 < sample <= 1).
     progress : callable, optional
         ``progress(iteration, clock_s)`` during the simulation.
+    analyses : sequence of str, optional
+        Day analyses to run after the mobility day (default: every registered one, see
+        :func:`register_day_analysis`; ``()`` for none).
     **model_options
         Passed to :class:`~twin.agents.model.CityModel` (configs, ``capacity_scale``,
         ``node_factor``, ``start_h``, ``end_h``).
@@ -116,13 +150,15 @@ def simulate(twin: Twin, *, seed: int, iterations: int = 5, sample: float = 1.0,
     Raises
     ------
     SimulationError
-        No roads, no residents, invalid parameters, or nobody could be routed.
+        No roads, no residents, invalid parameters, nobody could be routed, an unknown or
+        failing day analysis.
 
     Examples
     --------
     >>> # simulate(read_twin("demo.twin.gpkg"), seed=7, iterations=5).kpis["co2_t"]
     """
     t_start = time.perf_counter()
+    _load_builtin_analyses()
     model = CityModel(twin, seed=seed, iterations=iterations, sample=sample, progress=progress,
                       **model_options)
     model.run()
@@ -140,10 +176,10 @@ def simulate(twin: Twin, *, seed: int, iterations: int = 5, sample: float = 1.0,
                          unrouted_agents=round(sum(unrouted.values()) / model.sample))
     timings = {k: round(v, 3) for k, v in model.timings.items()}
     timings["results_s"] = round(time.perf_counter() - t0, 3)
-    timings["total_s"] = round(time.perf_counter() - t_start, 3)
     run = {
         "seed": int(seed), "version": __version__, "iterations": int(iterations),
-        "sample": float(sample), "gaps": [round(g, 6) for g in model.gaps],
+        "sample": float(sample), "start_h": model.start_s / 3600.0,
+        "end_h": model.end_s / 3600.0, "gaps": [round(g, 6) for g in model.gaps],
         "input": str(twin.path) if twin.path else None,
         "input_hash": file_hash(twin.path) if twin.path and Path(twin.path).exists() else None,
         "counts": model.describe(), "unrouted": unrouted,
@@ -151,10 +187,15 @@ def simulate(twin: Twin, *, seed: int, iterations: int = 5, sample: float = 1.0,
                    "steps": int(res.steps)},
         "timings": timings, "notes": list(model.notes),
     }
-    return DayResult(kpis=kpis, trips=trips, link_hours=link_hours, activities=activities,
-                     hourly=model.datacollector.get_model_vars_dataframe().reset_index(drop=True),
-                     gaps=list(model.gaps), timings=timings, unrouted=unrouted,
-                     link_geometry=_geometry(model, twin), run=run)
+    day = DayResult(kpis=kpis, trips=trips, link_hours=link_hours, activities=activities,
+                    hourly=model.datacollector.get_model_vars_dataframe().reset_index(drop=True),
+                    gaps=list(model.gaps), timings=timings, unrouted=unrouted,
+                    link_geometry=_geometry(model, twin), run=run)
+    t0 = time.perf_counter()
+    run["analyses"] = run_analyses(twin, day, seed, analyses)
+    timings["analyses_s"] = round(time.perf_counter() - t0, 3)
+    timings["total_s"] = round(time.perf_counter() - t_start, 3)
+    return day
 
 
 def _trips(model: CityModel) -> pd.DataFrame:
@@ -278,12 +319,21 @@ def _parquet(frame: pd.DataFrame, path: Path) -> None:
     pq.write_table(table, path)
 
 
+def _table(frame: pd.DataFrame, path: Path) -> None:
+    """Write an analysis table: GeoParquet for a GeoDataFrame, plain Parquet otherwise."""
+    if isinstance(frame, gpd.GeoDataFrame):
+        frame.to_parquet(path, index=False)
+    else:
+        _parquet(frame.reset_index(drop=True), path)
+
+
 def write_day(result: DayResult, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
     """Write a day's results to ``out_dir`` (created if missing); return the files by kind.
 
     Files: ``kpis.json`` (name -> {value, unit}), ``trips.parquet``, ``links.gpkg`` (layer
     ``link_hours``: one feature per link and hour), ``activities.parquet``, ``hourly.csv``,
-    ``run.json``.
+    ``run.json``, and ``<name>.parquet`` for every table of the day analyses
+    (``result.tables``; a GeoDataFrame as GeoParquet).
 
     Examples
     --------
@@ -309,6 +359,9 @@ def write_day(result: DayResult, out_dir: str | os.PathLike[str]) -> dict[str, P
     atomic_write(files["links"], _gpkg)
     atomic_write(files["activities"], lambda p: _parquet(result.activities, p))
     atomic_write(files["hourly"], lambda p: result.hourly.to_csv(p, index=False))
+    for name, frame in sorted(result.tables.items()):
+        files[name] = out / f"{name}.parquet"
+        atomic_write(files[name], functools.partial(_table, frame))
     run = {**result.run, "kpis": result.kpis, "files": sorted(f.name for f in files.values())}
     atomic_write(files["run"], lambda p: p.write_text(
         json.dumps(run, indent=1, sort_keys=True, default=str) + "\n", encoding="utf-8"))

@@ -420,7 +420,11 @@ def run_task(task: Mapping[str, Any]) -> list[dict[str, Any]]:
         if trips is not None:
             kpis.update({k2: v for k2, v in trip_kpis(trips, sample).items() if k2 not in kpis})
         kpis.update(layer)
-        _write_json(tmp / "kpis.json", {n: {"value": v, "unit": kpi_info(n).unit}
+        # units: the report's, else those the engine wrote (e.g. of its day analyses)
+        engine_units = {n: str(e.get("unit", "")) for n, e in
+                        _read_json(tmp / "kpis.json").items() if isinstance(e, dict)}
+        _write_json(tmp / "kpis.json", {n: {"value": v, "unit": kpi_info(n).unit
+                                            or engine_units.get(n, "")}
                                         for n, v in sorted(kpis.items())})
         _write_json(tmp / "scenario.json", task["scenario"])
         engine_run = _read_json(tmp / "run.json")
