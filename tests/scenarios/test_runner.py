@@ -98,7 +98,8 @@ def test_serial_run_writes_every_replication_of_scenario_and_base(files, corrido
             rep = out / folder / f"rep-{k}"
             names = {p.name for p in rep.iterdir()}
             assert {"kpis.json", "run.json", "scenario.json", "links.gpkg",
-                    "trips.parquet"} <= names
+                    "trips.parquet", "power.parquet", "water.parquet",
+                    "utilities.gpkg"} <= names
             run = json.loads((rep / "run.json").read_text())
             assert run["seed"] == replication_seed(11, k)          # common random numbers
             assert run["package_version"]
@@ -110,6 +111,10 @@ def test_serial_run_writes_every_replication_of_scenario_and_base(files, corrido
     k0 = kpis(out / "signals", 0)
     assert k0["delay_hours"]["unit"] == "veh-h/day"
     assert k0["access_clinic_15min_share"]["unit"] == "share"
+    # every run solves the power and water networks of its day
+    assert k0["peak_line_loading_pct"]["unit"] == "%"
+    assert k0["power_unsolved_hours"]["value"] == 0
+    assert k0["min_pressure_m"]["value"] > 0
     assert k0["delay_hours"]["value"] < kpis(out / "base", 0)["delay_hours"]["value"]
     resolved = json.loads((out / "signals" / "rep-0" / "scenario.json").read_text())
     assert resolved["interventions"][0]["type"] == "adaptive_signals"

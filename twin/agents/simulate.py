@@ -4,11 +4,13 @@
 and returns a :class:`DayResult`: the mobility KPIs, one row per trip, one row per road link and
 hour, the activities (who is where, when: for building occupancy and facility visits), the
 relative gap per iteration, timings and the agents that could not be routed (with reasons).
-After the mobility day, every registered day analysis (:func:`register_day_analysis`, see
-:mod:`twin.agents.analysis`) adds its KPIs and result tables.
+After the mobility day the power and water networks are solved for the day's demand (when the
+twin has them, :mod:`twin.agents.utility_day`), then every registered day analysis
+(:func:`register_day_analysis`, see :mod:`twin.agents.analysis`) adds its KPIs and tables.
 :func:`write_day` writes ``kpis.json``, ``trips.parquet``, ``links.gpkg``, ``activities.parquet``,
-``hourly.csv``, ``run.json`` and one ``<table>.parquet`` per analysis table, each atomically
-(temporary file, then rename).
+``hourly.csv``, ``run.json``, the utility results (``power.parquet``, ``water.parquet``,
+``utilities.gpkg``) and one ``<table>.parquet`` per analysis table, each atomically (temporary
+file, then rename).
 
 The same twin and seed give byte-identical ``kpis.json`` and ``trips.parquet``.
 
@@ -48,6 +50,7 @@ from twin.agents.analysis import (
 )
 from twin.agents.kpis import KPI_UNITS, mobility_kpis
 from twin.agents.model import CityModel
+from twin.agents.utility_day import solve_utilities
 from twin.layers.store import Twin, file_hash
 from twin.network.routing import path_costs
 
@@ -92,6 +95,9 @@ class DayResult:
         analysis the KPIs and tables it added.
     tables : dict
         Result tables of the day analyses, by name (written as ``<name>.parquet``).
+    utilities : UtilityResult or None
+        Hourly power and water results (:func:`twin.network.utilities.solve_day`), None when
+        not solved.
     """
 
     kpis: dict[str, float]
@@ -105,6 +111,7 @@ class DayResult:
     link_geometry: gpd.GeoSeries
     run: dict[str, Any] = field(default_factory=dict)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    utilities: Any = None
 
     @property
     def unrouted_agents(self) -> int:
@@ -121,7 +128,7 @@ def _load_builtin_analyses() -> None:
 
 def simulate(twin: Twin, *, seed: int, iterations: int = 5, sample: float = 1.0,
              progress: Callable[[int, float], None] | None = None,
-             analyses: Sequence[str] | None = None,
+             analyses: Sequence[str] | None = None, utilities: bool = True,
              **model_options: Any) -> DayResult:
     """Simulate one representative weekday of ``twin``.
 
@@ -139,6 +146,8 @@ def simulate(twin: Twin, *, seed: int, iterations: int = 5, sample: float = 1.0,
     analyses : sequence of str, optional
         Day analyses to run after the mobility day (default: every registered one, see
         :func:`register_day_analysis`; ``()`` for none).
+    utilities : bool
+        Solve the power and water networks for the day (when the twin has them).
     **model_options
         Passed to :class:`~twin.agents.model.CityModel` (configs, ``capacity_scale``,
         ``node_factor``, ``start_h``, ``end_h``).
@@ -176,7 +185,8 @@ def simulate(twin: Twin, *, seed: int, iterations: int = 5, sample: float = 1.0,
                          unrouted_agents=round(sum(unrouted.values()) / model.sample))
     timings = {k: round(v, 3) for k, v in model.timings.items()}
     timings["results_s"] = round(time.perf_counter() - t0, 3)
-    run = {
+    notes = list(model.notes)
+    run: dict[str, Any] = {
         "seed": int(seed), "version": __version__, "iterations": int(iterations),
         "sample": float(sample), "start_h": model.start_s / 3600.0,
         "end_h": model.end_s / 3600.0, "gaps": [round(g, 6) for g in model.gaps],
@@ -185,12 +195,20 @@ def simulate(twin: Twin, *, seed: int, iterations: int = 5, sample: float = 1.0,
         "counts": model.describe(), "unrouted": unrouted,
         "engine": {"unfinished": int(res.unfinished), "squeezed": int(res.squeezed),
                    "steps": int(res.steps)},
-        "timings": timings, "notes": list(model.notes),
+        "timings": timings, "notes": notes,
     }
     day = DayResult(kpis=kpis, trips=trips, link_hours=link_hours, activities=activities,
                     hourly=model.datacollector.get_model_vars_dataframe().reset_index(drop=True),
                     gaps=list(model.gaps), timings=timings, unrouted=unrouted,
                     link_geometry=_geometry(model, twin), run=run)
+    if utilities:
+        t0 = time.perf_counter()
+        ud = solve_utilities(twin, activities, sample=model.sample)
+        day.utilities = ud.result
+        kpis.update(ud.kpis)
+        run["utilities"] = ud.record
+        notes.extend(ud.notes)
+        timings["utilities_s"] = round(time.perf_counter() - t0, 3)
     t0 = time.perf_counter()
     run["analyses"] = run_analyses(twin, day, seed, analyses)
     timings["analyses_s"] = round(time.perf_counter() - t0, 3)
@@ -332,8 +350,10 @@ def write_day(result: DayResult, out_dir: str | os.PathLike[str]) -> dict[str, P
 
     Files: ``kpis.json`` (name -> {value, unit}), ``trips.parquet``, ``links.gpkg`` (layer
     ``link_hours``: one feature per link and hour), ``activities.parquet``, ``hourly.csv``,
-    ``run.json``, and ``<name>.parquet`` for every table of the day analyses
-    (``result.tables``; a GeoDataFrame as GeoParquet).
+    ``run.json``, the utility results when solved (``power.parquet``, ``water.parquet``,
+    ``utilities.gpkg``: :func:`twin.network.utilities.write_utility_results`), and
+    ``<name>.parquet`` for every table of the day analyses (``result.tables``; a GeoDataFrame
+    as GeoParquet).
 
     Examples
     --------
@@ -359,6 +379,12 @@ def write_day(result: DayResult, out_dir: str | os.PathLike[str]) -> dict[str, P
     atomic_write(files["links"], _gpkg)
     atomic_write(files["activities"], lambda p: _parquet(result.activities, p))
     atomic_write(files["hourly"], lambda p: result.hourly.to_csv(p, index=False))
+    if result.utilities is not None:
+        from twin.network.utilities import write_utility_results
+
+        made = write_utility_results(result.utilities, out)
+        files.update({k if k != "map" else "utilities": v for k, v in made.items()
+                      if v.exists()})
     for name, frame in sorted(result.tables.items()):
         files[name] = out / f"{name}.parquet"
         atomic_write(files[name], functools.partial(_table, frame))

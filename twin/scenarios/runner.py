@@ -8,8 +8,10 @@ Each replication writes ``DIR/<folder>/rep-<k>/``:
 - ``scenario.json``: the resolved scenario (inherited settings and interventions included);
 - ``run.json``: seed, package version, input hashes (twin file, scenario files, agent
   profiles, economics), the configuration hash, timings, worker, and the engine's own record;
-- ``kpis.json``: the day simulation's KPIs plus the layer KPIs (access, sensor coverage);
-- the engine's link and trip results (``links.gpkg``, ``trips.parquet``).
+- ``kpis.json``: the day simulation's KPIs (mobility, power and water, the day analyses')
+  plus the layer KPIs (access, sensor coverage);
+- the engine's results: links and trips (``links.gpkg``, ``trips.parquet``), power and water
+  (``power.parquet``, ``water.parquet``, ``utilities.gpkg``), the day analyses' tables.
 
 A replication folder is written under a temporary name and renamed when complete, so a crash
 never leaves half a result; a complete one with the same configuration hash is reused, never
