@@ -220,3 +220,10 @@ def test_facility_add_cuts_waits_in_the_day(busy_rates: ServicesConfig,
     assert out["more"]["clinic_served_same_day_share"] > out["base"][
         "clinic_served_same_day_share"]
     assert out["base"]["clinic_utilisation_mean"] > 0.9
+
+
+def test_early_visitors_wait_from_opening() -> None:
+    twin = small_twin(2.0)
+    kpis, _ = services_day(twin, day_of(visits("f2", [7.0, 7.5])), np.random.default_rng(0))
+    # both queue at the door; the first is served at 08:00, the second at 08:30
+    assert kpis["clinic_wait_mean_min"] == pytest.approx(15.0)

@@ -624,21 +624,9 @@ def write_calibrated(result: CalibrationResult, out: str | Path) -> Path:
             f"# Through traffic level x{result.level:.3f}; per-gateway through_scale and the "
             "hourly profile adjusted. To use it, copy it over agents/external.yaml,\n"
             "# or pass external_config=load_external_config(THIS_FILE) to simulate().\n")
-    text = head + yaml.safe_dump(_plain(doc), sort_keys=False, allow_unicode=True)
+    text = head + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
     tmp = path.with_name(f".{path.name}.tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
     return path
-
-
-def _plain(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {(int(k) if isinstance(k, np.integer) else k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.floating):
-        return round(float(obj), 6)
-    if isinstance(obj, float):
-        return round(obj, 6)
-    return obj

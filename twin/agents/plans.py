@@ -284,29 +284,6 @@ def _draw_errands(origin: np.ndarray, zones: Zones, weight: np.ndarray,
     return pick_places(zone, zones.of_place, weight, rng, slots=False)
 
 
-def _visit_weight(places: Places, kind: str) -> np.ndarray:
-    cap = np.where((places.kind == "facility") & (places.use == kind), places.capacity, 0.0)
-    return np.nan_to_num(np.maximum(cap, 0.0))
-
-
-def _visited_kinds(places: Places, services: ServicesConfig) -> list[str]:
-    """Facility kinds with visit rates that the twin has (with some capacity)."""
-    rated = {k for rates in services.visits_per_person_day.values() for k in rates}
-    return sorted(k for k in rated if _visit_weight(places, k).sum() > 0)
-
-
-def _draw_visits(origin: np.ndarray, kind: str, places: Places, zones: Zones, beta: float,
-                 rng: np.random.Generator) -> np.ndarray:
-    """A facility of ``kind`` per visit (gravity on minutes x capacity; by capacity alone
-    where none can be reached)."""
-    weight = _visit_weight(places, kind)
-    out = _draw_errands(origin, zones, weight, beta, rng)
-    lost = out < 0
-    if lost.any():
-        out[lost] = rng.choice(places.n, size=int(lost.sum()), p=weight / weight.sum())
-    return out
-
-
 def _durations(types: np.ndarray, config: PopulationConfig, rng: np.random.Generator
                ) -> np.ndarray:
     out = np.zeros(len(types))
@@ -462,7 +439,12 @@ def build_plans(pop: Population, ext: ExternalDemand, places: Places, zones: Zon
     >>> # build_plans(pop, ext, places, zones, graph, walk, transit, cost, links.fft_s, cfg,
     >>> #             ecfg, rng)
     """
-    from twin.agents.services import add_service_visits, load_services_config
+    from twin.agents.services import (
+        add_service_visits,
+        draw_visit_places,
+        load_services_config,
+        visited_kinds,
+    )
 
     svc = services if services is not None else load_services_config()
     if "service" not in config.activities:   # profiles without visits time them as errands
@@ -471,7 +453,7 @@ def build_plans(pop: Population, ext: ExternalDemand, places: Places, zones: Zon
     r = pop.n
     a_res, s_res, t_res = _residents_activities(pop)
     a_res, s_res, t_res, k_res = add_service_visits(pop.kind, a_res, s_res, t_res,
-                                                    _visited_kinds(places, svc), svc, rng)
+                                                    visited_kinds(places, svc), svc, rng)
     p_res = np.where(t_res == "home", pop.home[a_res], pop.main[a_res])
     nc = len(ext.commuter_id)
     a_com = np.repeat(np.arange(r, r + nc), 3)
@@ -495,8 +477,8 @@ def build_plans(pop: Population, ext: ExternalDemand, places: Places, zones: Zon
                                          config.destinations["errand_beta_per_min"], rng)
         for kind in np.unique(visit_kind[(act_type == "service") & (seq == k)]):
             v = np.flatnonzero((visit_kind == kind) & (act_type == "service") & (seq == k))
-            act_place[v] = _draw_visits(act_place[v - 1], str(kind), places, zones,
-                                        float(svc.visit_beta_per_min), rng)
+            act_place[v] = draw_visit_places(act_place[v - 1], str(kind), places, zones,
+                                             float(svc.visit_beta_per_min), rng)
     duration = _durations(act_type, config, rng)
     # trips between consecutive activities of an agent
     same = act_agent[1:] == act_agent[:-1]

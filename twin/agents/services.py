@@ -42,17 +42,21 @@ from twin.layers.schemas import layer_spec
 from twin.layers.store import Twin
 
 if TYPE_CHECKING:
+    from twin.agents.model import Places
+    from twin.agents.population import Zones
     from twin.agents.simulate import DayResult
 
 __all__ = [
     "QUEUED_KINDS",
     "ServicesConfig",
     "add_service_visits",
+    "draw_visit_places",
     "facility_kinds",
     "load_services_config",
     "queue_starts",
     "service_kpi_info",
     "services_day",
+    "visited_kinds",
 ]
 
 _NUM = (int, float)
@@ -250,6 +254,43 @@ def add_service_visits(agent_type: np.ndarray, act_agent: np.ndarray, act_seq: n
     return a, s, t, vk
 
 
+def _visit_weight(places: Places, kind: str) -> np.ndarray:
+    cap = np.where((places.kind == "facility") & (places.use == kind), places.capacity, 0.0)
+    return np.nan_to_num(np.maximum(cap, 0.0))
+
+
+def visited_kinds(places: Places, config: ServicesConfig) -> list[str]:
+    """Facility kinds with visit rates that the twin has (with some capacity).
+
+    Examples
+    --------
+    >>> # visited_kinds(model.places, load_services_config()) -> ['clinic', 'service_centre']
+    """
+    rated = {k for rates in config.visits_per_person_day.values() for k in rates}
+    return sorted(k for k in rated if _visit_weight(places, k).sum() > 0)
+
+
+def draw_visit_places(origin: np.ndarray, kind: str, places: Places, zones: Zones, beta: float,
+                      rng: np.random.Generator) -> np.ndarray:
+    """A facility of ``kind`` (place index) per visit from ``origin`` places.
+
+    The gravity model of errands (:mod:`twin.agents.plans`) on free-flow minutes x capacity;
+    by capacity alone where no facility of the kind can be reached.
+
+    Examples
+    --------
+    >>> # draw_visit_places(origins, "clinic", places, zones, 0.15, rng)
+    """
+    from twin.agents.plans import _draw_errands
+
+    weight = _visit_weight(places, kind)
+    out = _draw_errands(origin, zones, weight, beta, rng)
+    lost = out < 0
+    if lost.any():
+        out[lost] = rng.choice(places.n, size=int(lost.sum()), p=weight / weight.sum())
+    return out
+
+
 # --- the queue of one facility ---------------------------------------------------------------
 
 def queue_starts(arrive_s: np.ndarray, *, servers: int, service_s: float, open_s: float,
@@ -357,7 +398,7 @@ def _hourly(fid: str, arrive: np.ndarray, start: np.ndarray, open_s: float, clos
     ends = (hours + 1) * 3600.0
     queue = ((arrive[None, :] < ends[:, None])
              & ~(served[None, :] & (np.nan_to_num(start)[None, :] < ends[:, None]))).sum(axis=1)
-    wait = np.where(served, (np.nan_to_num(start) - arrive) / 60.0, np.nan)
+    wait = np.where(served, (np.nan_to_num(start) - np.maximum(arrive, open_s)) / 60.0, np.nan)
     mean_wait = [float(np.nanmean(wait[(sh == h)])) if np.any(sh == h) else 0.0 for h in hours]
     return pd.DataFrame({"facility_id": fid, "hour": hours,
                          "arrivals": np.array([np.sum(ah == h) for h in hours]) * w,
@@ -373,6 +414,8 @@ def services_day(twin: Twin, result: DayResult, rng: np.random.Generator, *,
     Every ``service`` activity at a facility of a queued kind is a visit arriving at its
     start. Each facility serves ``capacity`` visitors per hour while open (scaled by the
     simulated sample), with ``capacity x service_min / 60`` desks (:func:`queue_starts`).
+    A visitor's wait runs from the arrival, or from opening for one who came early (the time
+    before opening is spent waiting for the doors, not for the service).
 
     Returns
     -------
@@ -414,7 +457,8 @@ def services_day(twin: Twin, result: DayResult, rng: np.random.Generator, *,
         else:
             servers, start = 0, np.full(len(inperson), np.nan)
         served = np.isfinite(start)
-        wait = (start[served] - inperson[served]) / 60.0
+        # time before opening is not waiting for the service, only for the doors
+        wait = (start[served] - np.maximum(inperson[served], open_s)) / 60.0
         waits.setdefault(kind, []).append(wait)
         hours_open = (close_s - open_s) / 3600.0
         h = _hourly(fid, inperson, start, open_s, close_s, w)

@@ -312,7 +312,8 @@ def _day_link_times(twin: Twin, seed: int, sample: float) -> np.ndarray:
     from twin.agents.simulate import simulate
     from twin.network.roads import road_graph
 
-    extra = {"analyses": ()} if "analyses" in inspect.signature(simulate).parameters else {}
+    extra: dict[str, Any] = ({"analyses": ()} if "analyses" in inspect.signature(simulate)
+                             .parameters else {})
     day = simulate(twin.copy(), seed=seed, iterations=2, sample=sample, **extra)
     g = road_graph(twin.layer("roads"), twin.layer("road_nodes"))
     return hourly_link_times(g, day.link_hours)

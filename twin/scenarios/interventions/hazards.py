@@ -19,11 +19,13 @@ Examples
 --------
 >>> import geopandas as gpd, shapely
 >>> from twin.layers.store import new_meta
->>> r = gpd.GeoDataFrame({"id": ["r1", "r2"]}, geometry=[shapely.LineString([(0, 0), (100, 0)]),
-...     shapely.LineString([(0, 500), (100, 500)])], crs=3067)
+>>> x, y = 385000.0, 6672000.0
+>>> r = gpd.GeoDataFrame({"id": ["r1", "r2"]}, geometry=[
+...     shapely.LineString([(x, y), (x + 100, y)]),
+...     shapely.LineString([(x, y + 500), (x + 100, y + 500)])], crs=3067)
 >>> t = Twin(layers={"roads": r}, meta=new_meta("t", 3067))
->>> out = flood(t, {"polygon": [[-10, -10], [50, -10], [50, 10], [-10, 10]],
-...                 "hours": [6, 12]}, np.random.default_rng(0))
+>>> out = flood(t, {"polygon": [[x - 10, y - 10], [x + 50, y - 10], [x + 50, y + 10],
+...                             [x - 10, y + 10]], "hours": [6, 12]}, np.random.default_rng(0))
 >>> [(e["type"], e.get("road_ids"), e["hours"]) for e in out.extras["events"]][:1]
 [('close_roads', ['r1'], [6, 12])]
 """
