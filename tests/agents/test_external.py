@@ -8,8 +8,8 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import yaml
-from tests.conftest import CRS, grid_layers
 
+from tests.conftest import CRS, grid_layers
 from twin._errors import SimulationError
 from twin._resources import data_dir
 from twin.agents.external import external_demand, gateway_table, load_external_config

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from tests.conftest import CRS, grid_layers
 
+from tests.conftest import CRS, grid_layers
 from twin.agents.model import CityModel, build_places
 from twin.agents.plans import MODES, mixture_draw, transit_costs, transit_network
 from twin.agents.population import load_population_config

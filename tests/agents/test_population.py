@@ -8,8 +8,8 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import yaml
-from tests.conftest import CRS, grid_layers
 
+from tests.conftest import CRS, grid_layers
 from twin._errors import SimulationError
 from twin._resources import data_dir
 from twin.agents.model import build_places

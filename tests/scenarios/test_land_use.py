@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import shapely
-from tests.scenarios.conftest import X0, Y0, fast_sim
 from scipy.sparse import csgraph
 
+from tests.scenarios.conftest import X0, Y0, fast_sim
 from twin._errors import ScenarioError
 from twin.network.roads import road_graph
 from twin.scenarios.interventions.land_use import street_grid

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.scenarios.conftest import MAIN, PARALLEL, X0, Y0, fast_sim, road_delay_h
 
+from tests.scenarios.conftest import MAIN, PARALLEL, X0, Y0, fast_sim, road_delay_h
 from twin._errors import ScenarioError
 from twin.network.roads import road_graph
 from twin.scenarios.interventions.roads import as_points, new_ids

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.scenarios.conftest import X0, Y0
 
+from tests.scenarios.conftest import X0, Y0
 from twin._errors import ScenarioError
 from twin.scenarios.kpis import sensor_coverage
 from twin.scenarios.registry import get

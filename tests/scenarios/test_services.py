@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import shapely
-from tests.scenarios.conftest import X0, Y0
 
+from tests.scenarios.conftest import X0, Y0
 from twin._errors import ScenarioError
 from twin.scenarios.kpis import access_kpis
 from twin.scenarios.registry import get

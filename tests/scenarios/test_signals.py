@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.scenarios.conftest import fast_sim
 
+from tests.scenarios.conftest import fast_sim
 from twin._errors import ScenarioError
 from twin.agents.mobility import load_engine_config
 from twin.network.roads import road_graph

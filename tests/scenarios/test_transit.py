@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import shapely
-from tests.scenarios.conftest import X0, Y0, fast_sim
 
+from tests.scenarios.conftest import X0, Y0, fast_sim
 from twin._errors import ScenarioError
 from twin.network.access import nearest_facility_times
 from twin.scenarios.registry import get

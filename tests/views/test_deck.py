@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.views.pages import page_data, page_refs  # tests/views/pages.py
 
+from tests.views.pages import page_data, page_refs  # tests/views/pages.py
 from twin._errors import LayerError, TwinError
 from twin.layers.store import read_twin
 from twin.views._encode import decode_numbers

@@ -8,8 +8,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from tests.views.pages import page_refs  # tests/views/pages.py
 
+from tests.views.pages import page_refs  # tests/views/pages.py
 from twin._errors import ScenarioError
 from twin.views.report import format_number, report_html, write_report
 from twin.views.template import CSP
