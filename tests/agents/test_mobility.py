@@ -390,3 +390,91 @@ def test_simulate_errors() -> None:
     closed = link_params(g, cfg, capacity_scale=[1, 1, 0])
     with pytest.raises(SimulationError, match="routed over closed link 2"):
         simulate_links(closed, Trips.from_routes([T0, T0], [[0, 1], [2]]), cfg)
+
+
+# ------------------------------------------------------------------ capacity by hour
+H = 3600.0
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_a_link_closed_7_to_9_lets_nobody_in_then(kernel: str) -> None:
+    # two 60 s links a-b-c; b-c is closed in hours 7 and 8
+    g = _graph([("a", "b", 600, 36, 1800, 1), ("b", "c", 600, 36, 1800, 1)])
+    cfg = _config(kernel)
+    links = link_params(g, cfg, hourly_capacity=[([1], [7, 8], 0.0)])
+    assert links.closed_by_hour()[1].tolist() == [h in (7, 8) for h in range(24)]
+    assert not links.closed.any()
+    dep = [6 * H + 3540,    # reaches b-c at 07:00:00: held on a-b until it reopens
+           6 * H + 3570,    # on b-c when it closes: leaves it at 07:00:30 as planned
+           7.5 * H,         # departs onto the closed link: waits beside it until 09:00
+           10 * H]          # after the closure: free flow
+    res = simulate_links(links, Trips.from_routes(dep, [[0, 1], [1], [1], [1]]), cfg,
+                         end_s=14 * H)
+    assert (res.arrive_s - 6 * H).tolist() == [3 * H + 62, 3630, 3 * H + 60, 4 * H + 60]
+    assert res.enter_s[1] == 9 * H + 1            # held for the stuck time and more: no squeeze
+    assert res.squeezed == 0
+    assert res.link_entries[1, 7:9].sum() == 0
+    assert res.link_entries[1].tolist()[6:11] == [1, 0, 0, 2, 1]
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_dark_signals_lower_throughput_only_in_their_hour(kernel: str) -> None:
+    # 1,500 veh/h for a 1,800 veh/h road into a signal (x 0.6 = 1,080 veh/h); dark at 08-09
+    g = _graph([("a", "b", 300, 36, 1800, 1), ("b", "c", 300, 36, 3600, 2)], {"b": "signal"})
+    cfg = _config(kernel)
+    dark = link_params(g, cfg, hourly_node_factor=[([1], [8], cfg.dark_signal_factor)],
+                       hourly_node_delay_s=[([1], [8], cfg.dark_signal_delay_s)])
+    assert (dark.hour_cap_per_s[0, [7, 8, 9]] * 3600).round(6).tolist() == [1080, 720, 1080]
+    assert dark.hour_fft_s[0, [7, 8]].tolist() == [42.0, 40.0]   # 30 s + 12 s, + 10 s dark
+    n = 6000
+    trips = Trips.from_routes(6 * H + np.arange(n) * (4 * H / n), [[0, 1]] * n)
+    res = simulate_links(dark, trips, cfg, end_s=14 * H)
+    base = simulate_links(link_params(g, cfg), trips, cfg, end_s=14 * H)
+    assert res.link_entries[1, 6:12].tolist() == [1068, 1080, 720, 1080, 1080, 972]
+    assert base.link_entries[1, 6:12].tolist() == [1068, 1080, 1080, 1080, 1080, 612]
+    assert res.link_time_s[0, 13] == 42.0                         # no entries: free flow
+
+
+def test_hourly_changes_kernels_agree() -> None:
+    g = _grid(5, length=30.0, cap=400.0)
+    cfg = load_engine_config()
+    rng = np.random.default_rng(3)
+    shut = rng.choice(g.n_links, 6, replace=False)
+    signals = np.flatnonzero(np.asarray(g.control) == "signal")
+    links = link_params(g, cfg, hourly_capacity=[(shut, [5], 0.0), (shut[:3], [6], 0.5)],
+                        hourly_node_factor=[(signals, [5, 6], cfg.dark_signal_factor)],
+                        hourly_node_delay_s=[(signals, [5, 6], cfg.dark_signal_delay_s)])
+    trips = _random_trips(g, link_params(g, cfg), 3000, seed=12, spread_s=2.5 * H)
+    runs = [simulate_links(links, trips, _config(k, stuck_s=120.0), end_s=T0 + 4 * H)
+            for k in ("numba", "numpy")]
+    assert runs[0].squeezed > 0
+    for name in ("arrive_s", "enter_s", "exit_s", "link_time_s", "spillback_s"):
+        assert np.array_equal(getattr(runs[0], name), getattr(runs[1], name),
+                              equal_nan=True), name
+    assert np.array_equal(runs[0].link_entries, runs[1].link_entries)
+    assert (runs[0].squeezed, runs[0].steps) == (runs[1].squeezed, runs[1].steps)
+    assert runs[0].link_entries[shut, 5].sum() == 0
+
+
+def test_hourly_values_dense_sparse_and_errors() -> None:
+    g = _graph([("a", "b", 100, 36, 1800, 1), ("b", "c", 100, 36, 1800, 1)])
+    cfg = load_engine_config()
+    dense = np.ones((2, 24))
+    dense[0, 7] = 0.5
+    a = link_params(g, cfg, hourly_capacity=dense)
+    b = link_params(g, cfg, hourly_capacity=[(0, 7, 0.5)])
+    assert np.array_equal(a.hour_cap_per_s, b.hour_cap_per_s)
+    assert a.hour_cap_per_s[0, 7] == pytest.approx(0.25)
+    assert link_params(g, cfg).hour_cap_per_s is None
+    for kwargs, message in [
+        ({"hourly_capacity": np.ones((2, 23))}, r"hourly_capacity: expected an array of "
+                                                r"shape \(2, 24\), got \(2, 23\)"),
+        ({"hourly_capacity": [([5], [7], 0.0)]}, "entry 0 has index 5 outside 0..1"),
+        ({"hourly_capacity": [([0], [24], 0.0)]}, "entry 0 has hour 24 outside 0..23"),
+        ({"hourly_capacity": [([0], [7], -1.0)]}, r"finite and >= 0; row 0 hour 7 is -1.0"),
+        ({"hourly_capacity": [(0, 7)]}, r"entry 0 must be \(indices, hours, value\)"),
+        ({"hourly_node_factor": [([1], [8], 0.0)]}, r"hourly_node_factor: .* > 0; row 1 "),
+        ({"hourly_node_delay_s": [([1], [8], np.nan)]}, "hourly_node_delay_s: values must"),
+    ]:
+        with pytest.raises(SimulationError, match=message):
+            link_params(g, cfg, **kwargs)

@@ -7,8 +7,8 @@ import dataclasses
 import mesa
 import numpy as np
 import pytest
-from tests.agents.test_plans import city
 
+from tests.agents.test_plans import city
 from twin._errors import SimulationError
 from twin.agents.external import load_external_config
 from twin.agents.model import CityModel, Resident
@@ -87,12 +87,22 @@ def test_interventions_from_extras_close_roads_and_set_node_factors() -> None:
     m = CityModel(twin, seed=1, iterations=2)
     m.run()
     closed = m.road_ids == road
-    assert m.links.closed[closed].all()
-    assert not np.isin(m.route_links, np.flatnonzero(closed)).any()
+    # closed in 07-10 only: open before and after, nobody enters it then
+    assert not m.links.closed[closed].any()
+    by_hour = m.links.closed_by_hour()[closed]
+    assert by_hour[:, 7:10].all()
+    assert not by_hour[:, [5, 6, 10, 11]].any()
+    assert m.result.link_entries[closed][:, 7:10].sum() == 0
+    # routes of the trips departing 06:00-10:00 avoid it (a trip leaving at 06:50 would meet it)
+    _, _, hour = m._od_nodes()
+    owner = np.repeat(np.arange(len(hour)), np.diff(m.route_ptr))
+    on_it = np.isin(m.route_links, np.flatnonzero(closed))
+    assert not on_it[np.isin(hour[owner], [6, 7, 8, 9])].any()
     into_n1 = m.graph.to_node == int(m.graph.node_index(["n1"])[0])
-    assert np.allclose(m.links.flow_cap_per_s[into_n1 & ~closed],
-                       m.graph.capacity_vph[into_n1 & ~closed] / 3600 * 0.5)
-    assert any("closed all day" in n for n in m.notes)
+    assert np.allclose(m.links.flow_cap_per_s[into_n1],
+                       m.graph.capacity_vph[into_n1] / 3600 * 0.5)
+    assert np.allclose(m.links.fft_s[into_n1], m.graph.fft_s[into_n1] + 9.0)
+    assert not any("closed all day" in n for n in m.notes)
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
@@ -133,3 +143,25 @@ def test_nobody_routable_is_an_error() -> None:
     twin.layers["road_nodes"]["gateway"] = False
     with pytest.raises(SimulationError, match=r"no agent could be routed: \d+ disconnected"):
         CityModel(twin, seed=1)
+
+
+def test_a_closure_7_to_9_reroutes_traffic_then_and_not_at_10() -> None:
+    # r2 is the middle of the primary bottom row n0-n1-n2-n3; r9 (n5-n6) runs beside it
+    twin = city(residents=120, spacing=300.0)
+    closed = twin.copy()
+    closed.extras["events"] = [{"type": "close_roads", "road_ids": ["r2"], "hours": [7, 9]}]
+    days = {}
+    for name, t in (("base", twin), ("closed", closed)):
+        m = CityModel(t, seed=2, iterations=3)
+        m.run()
+        per_road = {r: m.result.link_entries[m.road_ids == r].sum(axis=0) for r in ("r2", "r9")}
+        days[name] = per_road
+    base, shut = days["base"], days["closed"]
+    # nobody on r2 in 07-09 (nor from 06:00: drivers leaving then avoid it), all on r9
+    assert shut["r2"][6:9].tolist() == [0, 0, 0]
+    assert base["r2"][6:9].tolist() == [350, 746, 878]
+    assert shut["r9"][6:9].tolist() == [350, 738, 871]
+    assert base["r9"][6:9].sum() <= 2
+    # at 10:00 the day is as without the closure
+    assert shut["r2"][10] == base["r2"][10] == 528
+    assert shut["r9"][10] == base["r9"][10]

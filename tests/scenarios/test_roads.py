@@ -104,12 +104,17 @@ def test_road_close_all_day_changes_the_layer_and_adds_the_event(corridor):
     assert corridor.extras == {}               # the input twin is untouched
 
 
-def test_road_close_for_some_hours_keeps_the_layer_and_notes_the_engine_limit(corridor):
+def test_road_close_for_some_hours_closes_the_links_in_those_hours_only(corridor):
     out = apply(corridor, "road_close", where={"ids": ["r3"]}, hours=[7.0, 10.0])
     assert out.layers["roads"].set_index("id").loc["r3", "capacity_vph"] == 900.0
-    _, notes = engine_options(out)
-    assert notes == ["close_roads for hours [7, 10) is applied to the whole day: the engine "
-                     "has no time-dependent capacity"]
+    opts, notes = engine_options(out)
+    assert notes == []
+    assert "capacity_scale" not in opts
+    g = road_graph(out.layers["roads"], out.layers["road_nodes"])
+    [(links, hours, factor)] = opts["hourly_capacity"]
+    assert sorted(g.link_ids[links].tolist()) == ["r3", "r3:rev"]
+    assert hours == [7, 8, 9]
+    assert factor == 0.0
 
 
 def test_road_close_raises_delay_on_the_parallel_route(corridor, base_day):

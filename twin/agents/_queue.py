@@ -13,12 +13,19 @@ exit time ``ready`` (enter + free-flow time); a vehicle held back (flow capacity
 link full) leaves at the clock ``t`` of the step it moves in. The step at clock ``t`` handles
 the events of ``(t - step, t]``. Space freed on a link during a step is offered from the next
 step on, so the outcome does not depend on the order links are processed in.
+
+Capacity, free-flow time and closures may change at given clocks (:class:`Changes`, hour
+boundaries): a change at ``tb`` applies at the start of the first step whose clock is >= ``tb``
+(the capacity accrued until ``tb`` at the old rate is kept, up to the new step's worth); a
+vehicle takes the free-flow time of the link when it enters it. No vehicle enters a closed link
+(nor squeezes onto it); a head waiting for a closed link sleeps until it reopens.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -28,6 +35,27 @@ IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
 _EPS = 1e-9
 _CAP_EPS = 1e-6
+
+
+class Changes(NamedTuple):
+    """Changes of link parameters at given clocks (CSR by change time).
+
+    Change ``c`` at clock ``t[c]`` sets, for the links ``link[ptr[c]:ptr[c + 1]]``, their flow
+    capacity (``cap``, veh/s), free-flow time (``fft``) and closure (``closed``: no entry).
+    """
+
+    t: FloatArray
+    ptr: IntArray
+    link: IntArray
+    cap: FloatArray
+    fft: FloatArray
+    closed: BoolArray
+
+    @classmethod
+    def none(cls) -> Changes:
+        """No change."""
+        return cls(np.zeros(0), np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64),
+                   np.zeros(0), np.zeros(0), np.zeros(0, dtype=bool))
 
 
 def _group_ranks(keys: IntArray) -> tuple[IntArray, IntArray, IntArray]:
@@ -156,10 +184,15 @@ class _Sim:
 
     def __init__(self, fft: FloatArray, cap_per_s: FloatArray, storage: FloatArray,
                  from_node: IntArray, to_node: IntArray, depart: FloatArray, ptr: IntArray,
-                 route: IntArray, *, step: float, start: float, stuck: float) -> None:
+                 route: IntArray, *, step: float, start: float, stuck: float,
+                 closed: BoolArray | None = None, changes: Changes | None = None) -> None:
         n_links = fft.size
         n = depart.size
-        self.fft, self.cap_per_s, self.storage = fft, cap_per_s, storage
+        # copies: link parameters change in place at the change clocks
+        self.fft, self.cap_per_s, self.storage = fft.copy(), cap_per_s.copy(), storage
+        self.closed = np.zeros(n_links, dtype=bool) if closed is None else closed.copy()
+        self.changes = changes if changes is not None else Changes.none()
+        self.ci = 0
         self.from_node = from_node
         self.depart, self.ptr, self.route = depart, ptr, route
         self.step_s, self.start, self.stuck = step, start, stuck
@@ -218,6 +251,52 @@ class _Sim:
             self.wake[new] = self._head_wake(new)
 
     # ---------------------------------------------------------------- phases
+    def apply_changes(self, t: float, k: int) -> None:
+        """Apply the changes due by clock ``t`` (at the start of step ``k``).
+
+        Capacity accrued at the old rate is settled at the change clock; links that are not
+        due in this step are rescheduled for their head's new wake-up time (from step
+        ``k + 1`` on); links waiting for a link that reopens are woken.
+        """
+        ch = self.changes
+        t_next = self.start + (k + 1) * self.step_s
+        while self.ci < ch.t.size and ch.t[self.ci] <= t:
+            tb = float(ch.t[self.ci])
+            lk = ch.link[ch.ptr[self.ci]:ch.ptr[self.ci + 1]]
+            self.ci += 1
+            if lk.size == 0:
+                continue
+            sl = slice(ch.ptr[self.ci - 1], ch.ptr[self.ci])
+            old = self.acc_t[lk] < tb
+            lo = lk[old]
+            self.acc[lo] = np.minimum(self.acc[lo] + self.cap_per_s[lo] * (tb - self.acc_t[lo]),
+                                      self.acc_max[lo])
+            self.acc_t[lo] = tb
+            reopened = lk[self.closed[lk] & ~ch.closed[sl]]
+            self.cap_per_s[lk] = ch.cap[sl]
+            self.acc_max[lk] = ch.cap[sl] * self.step_s
+            self.acc[lk] = np.minimum(self.acc[lk], self.acc_max[lk])
+            self.tcap[lk] = _capacity_back(self.acc[lk], self.acc_max[lk], tb, self.step_s)
+            self.fft[lk] = ch.fft[sl]
+            self.closed[lk] = ch.closed[sl]
+            busy = lk[(self.q.size[lk] > 0) & (self.blocked_on[lk] < 0) & (self.wake[lk] > t)]
+            if busy.size:
+                self.wake[busy] = np.maximum(self._head_wake(busy), t_next)
+            if reopened.size:
+                self._wake_waiting(reopened, t, t_next)
+
+    def _wake_waiting(self, links: IntArray, t: float, t_next: float) -> None:
+        """Wake (from ``t_next``) the links whose head sleeps waiting for one of ``links``."""
+        nodes = self.from_node[links]
+        lo, hi = self.in_ptr[nodes], self.in_ptr[nodes + 1]
+        n = hi - lo
+        idx = np.repeat(lo - np.cumsum(n) + n, n) + np.arange(int(n.sum()))
+        up = self.in_links[idx]
+        up = up[(self.blocked_on[up] == np.repeat(links, n)) & (self.wake[up] > t)]
+        if up.size:
+            self.wake[up] = np.maximum(np.minimum(self.wake[up], self._head_wake(up)), t_next)
+            self.blocked_on[up] = -1
+
     def _depart(self, t: float) -> None:
         """Trips departing by ``t`` join the waiting buffer of their first link."""
         if self.dp < self.dep_t.size and self.dep_t[self.dp] <= t:
@@ -275,9 +354,9 @@ class _Sim:
         squeeze = None
         if n_thr:
             ranks, _, _ = _group_ranks(ds)
-            fits = ranks < np.ceil(self.storage[ds] - q.size[ds] - _EPS)
+            fits = (ranks < np.ceil(self.storage[ds] - q.size[ds] - _EPS)) & ~self.closed[ds]
             if not fits.all():
-                squeeze = ~fits & (t - rc[o] >= self.stuck)
+                squeeze = ~fits & (t - rc[o] >= self.stuck) & ~self.closed[ds]
                 fits |= squeeze
             ok[o] = fits
         moved = ok if single or ok.all() else _prefix(ok, g, gstart)
@@ -336,8 +415,10 @@ class _Sim:
         its end node (:meth:`_wake_upstream`) or the head may squeeze on.
         """
         nxt = self.route[self.cur[heads] + 1]
-        room = self.q.size[nxt] < self.storage[nxt] - _EPS
-        self.wake[links] = np.where(room, t + self.step_s, self.ready[heads] + self.stuck)
+        shut = self.closed[nxt]
+        room = (self.q.size[nxt] < self.storage[nxt] - _EPS) & ~shut
+        self.wake[links] = np.where(room, t + self.step_s,
+                                    np.where(shut, np.inf, self.ready[heads] + self.stuck))
         self.blocked_on[links] = np.where(room, -1, nxt)
 
     def _wake_upstream(self, links: IntArray) -> None:
@@ -356,9 +437,11 @@ class _Sim:
         """Waiting vehicles enter their first link where it has free storage."""
         w = self.waiting
         fl = self.first_link[w]
-        free = np.ceil(self.storage[fl] - self.q.size[fl] - self.exited[fl] - _EPS)
+        shut = self.closed[fl]
+        free = np.where(shut, 0.0,
+                        np.ceil(self.storage[fl] - self.q.size[fl] - self.exited[fl] - _EPS))
         dv = self.depart[w]
-        stuck = t - np.maximum(dv, self.start) >= self.stuck
+        stuck = (t - np.maximum(dv, self.start) >= self.stuck) & ~shut
         may = (free > 0) | stuck
         if not may.any():
             return 0
@@ -389,9 +472,11 @@ class _Sim:
         self.waiting = w[keep]
         return int(v.size)
 
-    def step(self, t: float) -> bool:
-        """Advance to clock ``t``; return whether anything moved or waits."""
+    def step(self, t: float, k: int) -> bool:
+        """Advance to clock ``t`` (step ``k``); return whether anything moved or waits."""
         self.steps += 1
+        if self.ci < self.changes.t.size:
+            self.apply_changes(t, k)
         self._depart(t)
         pl = self._move(t)
         n_adm = self._admit(t) if self.waiting.size else 0
@@ -411,6 +496,8 @@ class _Sim:
             b = _first_step(w, k, self.start, self.step_s, n_b)
             if b >= 0:
                 nxt = min(nxt, self.start + b * self.step_s)
+            if self.ci < self.changes.t.size:   # a reopening may free waiting vehicles
+                nxt = min(nxt, float(self.changes.t[self.ci]))
         return nxt
 
 
@@ -431,10 +518,15 @@ def run(fft: FloatArray, cap_per_s: FloatArray, storage: FloatArray, from_node: 
         to_node: IntArray, depart: FloatArray, ptr: IntArray, route: IntArray, *,
         step: float, start: float, end: float, stuck: float,
         progress: Callable[[float], None] | None = None,
-        progress_every: float = 60.0, spill_every: float = 10.0) -> KernelOutput:
-    """Move every trip along its route from ``start`` to ``end``; see the module docstring."""
+        progress_every: float = 60.0, spill_every: float = 10.0,
+        closed: BoolArray | None = None, changes: Changes | None = None) -> KernelOutput:
+    """Move every trip along its route from ``start`` to ``end``; see the module docstring.
+
+    ``fft``, ``cap_per_s`` and ``closed`` hold the values at ``start``; ``changes`` the later
+    ones (the arrays given are not modified).
+    """
     sim = _Sim(fft, cap_per_s, storage, from_node, to_node, depart, ptr, route, step=step,
-               start=start, stuck=stuck)
+               start=start, stuck=stuck, closed=closed, changes=changes)
     t = start
     next_progress = start + progress_every
     k = 0
@@ -446,7 +538,7 @@ def run(fft: FloatArray, cap_per_s: FloatArray, storage: FloatArray, from_node: 
             break
         if t >= sim.last_sample + spill_every:
             sim.sample_full(t)
-        busy = sim.step(t)
+        busy = sim.step(t, k)
         if progress is not None and t >= next_progress:
             progress(t)
             next_progress = t + progress_every

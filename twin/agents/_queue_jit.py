@@ -19,10 +19,18 @@ from collections.abc import Callable
 import numpy as np
 from numba import njit
 
-from twin.agents._queue import _CAP_EPS, _EPS, FloatArray, IntArray, KernelOutput
+from twin.agents._queue import (
+    _CAP_EPS,
+    _EPS,
+    BoolArray,
+    Changes,
+    FloatArray,
+    IntArray,
+    KernelOutput,
+)
 
 # integer scalars kept between chunks
-_K, _DP, _NW, _INNET, _SQZ, _STEPS, _DONE, _USED, _KB = range(9)
+_K, _DP, _NW, _INNET, _SQZ, _STEPS, _DONE, _USED, _KB, _CI = range(10)
 # float scalars
 _T, _LAST_SAMPLE = range(2)
 
@@ -96,6 +104,51 @@ def _head_wake(lk, qbuf, qoff, qhead, ready, tcap):
 
 
 @njit(cache=True)
+def _apply_changes(t, k, si, chg_t, chg_ptr, chg_link, chg_cap, chg_fft, chg_closed, fft,
+                   cap_per_s, acc_max, acc, acc_t, tcap, closed, qbuf, qoff, qhead, qsize,
+                   ready, wake, sched, lprev, lnext, bfirst, blocked_on, from_node, in_ptr,
+                   in_links, start, step):
+    """The changes due by clock ``t`` at the start of step ``k`` (see the numpy kernel)."""
+    while si[_CI] < chg_t.size and chg_t[si[_CI]] <= t:
+        c = si[_CI]
+        si[_CI] = c + 1
+        tb = chg_t[c]
+        reopened = np.zeros(chg_ptr[c + 1] - chg_ptr[c], dtype=np.bool_)
+        for e in range(chg_ptr[c], chg_ptr[c + 1]):
+            lk = chg_link[e]
+            if acc_t[lk] < tb:
+                acc[lk] = min(acc[lk] + cap_per_s[lk] * (tb - acc_t[lk]), acc_max[lk])
+                acc_t[lk] = tb
+            reopened[e - chg_ptr[c]] = closed[lk] and not chg_closed[e]
+            cap_per_s[lk] = chg_cap[e]
+            acc_max[lk] = chg_cap[e] * step
+            acc[lk] = min(acc[lk], acc_max[lk])
+            if acc[lk] > _CAP_EPS:
+                tcap[lk] = tb
+            else:
+                wait = np.floor((_CAP_EPS - acc[lk]) / max(acc_max[lk], 1e-300)) + 1.0
+                tcap[lk] = tb + wait * step
+            fft[lk] = chg_fft[e]
+            closed[lk] = chg_closed[e]
+            due = sched[lk] >= 0 and sched[lk] <= k
+            if qsize[lk] > 0 and blocked_on[lk] < 0 and not due:
+                _schedule(lk, _head_wake(lk, qbuf, qoff, qhead, ready, tcap), k, wake, sched,
+                          lprev, lnext, bfirst, start, step)
+        # then wake the links waiting for one that reopened
+        for e in range(chg_ptr[c], chg_ptr[c + 1]):
+            if not reopened[e - chg_ptr[c]]:
+                continue
+            lk = chg_link[e]
+            node = from_node[lk]
+            for j in range(in_ptr[node], in_ptr[node + 1]):
+                u = in_links[j]
+                if blocked_on[u] == lk and not (sched[u] >= 0 and sched[u] <= k):
+                    w = min(wake[u], _head_wake(u, qbuf, qoff, qhead, ready, tcap))
+                    _schedule(u, w, k, wake, sched, lprev, lnext, bfirst, start, step)
+                    blocked_on[u] = -1
+
+
+@njit(cache=True)
 def _through_order(is_last, d, rc):
     """``np.lexsort((rc, d, is_last))`` restricted to the through candidates (not last)."""
     n = is_last.size
@@ -155,7 +208,7 @@ def _chunk(fft, cap_per_s, storage, from_node, in_ptr, in_links, depart, ptr, ro
            last, first_link, dep_ids, dep_t, acc_max, cur, nxt, ready, enter, arrive, wake, acc,
            acc_t, tcap, tail_t, exited, spill, blocked_on, sched, lprev, lnext, bfirst, qbuf,
            qoff, qcap, qhead, qsize, waiting, act_buf, si, sf, step, start, end, stuck,
-           spill_every, t_stop):
+           spill_every, t_stop, closed, chg_t, chg_ptr, chg_link, chg_cap, chg_fft, chg_closed):
     """Run steps until the clock reaches ``t_stop`` (or the end); state in the arrays."""
     n_links = fft.size
     n_b = bfirst.size
@@ -172,6 +225,11 @@ def _chunk(fft, cap_per_s, storage, from_node, in_ptr, in_links, depart, ptr, ro
                     spill[i] += t - sf[_LAST_SAMPLE]
             sf[_LAST_SAMPLE] = t
         si[_STEPS] += 1
+        if si[_CI] < chg_t.size:
+            _apply_changes(t, k, si, chg_t, chg_ptr, chg_link, chg_cap, chg_fft, chg_closed,
+                           fft, cap_per_s, acc_max, acc, acc_t, tcap, closed, qbuf, qoff, qhead,
+                           qsize, ready, wake, sched, lprev, lnext, bfirst, blocked_on,
+                           from_node, in_ptr, in_links, start, step)
         # 1. departures
         dp = si[_DP]
         nw = si[_NW]
@@ -254,8 +312,8 @@ def _chunk(fft, cap_per_s, storage, from_node, in_ptr, in_links, depart, ptr, ro
                 else:
                     rank = 0
                 dl = d[x]
-                fits = rank < np.ceil(storage[dl] - qsize[dl] - _EPS)
-                if not fits and t - rc[x] >= stuck:
+                fits = rank < np.ceil(storage[dl] - qsize[dl] - _EPS) and not closed[dl]
+                if not fits and t - rc[x] >= stuck and not closed[dl]:
                     squeeze[x] = True
                     fits = True
                 ok[x] = fits
@@ -333,11 +391,11 @@ def _chunk(fft, cap_per_s, storage, from_node, in_ptr, in_links, depart, ptr, ro
                     lk = act[j]
                     h = cand[gstart[j]]
                     dn = nxt[h]
-                    if qsize[dn] < storage[dn] - _EPS:
+                    if qsize[dn] < storage[dn] - _EPS and not closed[dn]:
                         w = t + step
                         blocked_on[lk] = -1
                     else:
-                        w = ready[h] + stuck
+                        w = np.inf if closed[dn] else ready[h] + stuck
                         blocked_on[lk] = dn
                     _schedule(lk, w, k, wake, sched, lprev, lnext, bfirst, start, step)
         # 3. admissions
@@ -350,8 +408,12 @@ def _chunk(fft, cap_per_s, storage, from_node, in_ptr, in_links, depart, ptr, ro
             for x in range(nw):
                 v = waiting[x]
                 fl[x] = first_link[v]
-                free[x] = np.ceil(storage[fl[x]] - qsize[fl[x]] - exited[fl[x]] - _EPS)
-                stk[x] = t - max(depart[v], start) >= stuck
+                if closed[fl[x]]:
+                    free[x] = 0.0
+                    stk[x] = False
+                else:
+                    free[x] = np.ceil(storage[fl[x]] - qsize[fl[x]] - exited[fl[x]] - _EPS)
+                    stk[x] = t - max(depart[v], start) >= stuck
                 if free[x] > 0 or stk[x]:
                     n_may += 1
             if n_may:
@@ -412,6 +474,8 @@ def _chunk(fft, cap_per_s, storage, from_node, in_ptr, in_links, depart, ptr, ro
                 b += 1
             if b < n_b:
                 nxt_t = min(nxt_t, start + b * step)
+            if si[_INNET] > 0 and si[_CI] < chg_t.size:  # a reopening may free vehicles
+                nxt_t = min(nxt_t, chg_t[si[_CI]])
             if not nxt_t < np.inf:
                 si[_DONE] = 1
                 break
@@ -427,9 +491,13 @@ def run(fft: FloatArray, cap_per_s: FloatArray, storage: FloatArray, from_node: 
         to_node: IntArray, depart: FloatArray, ptr: IntArray, route: IntArray, *,
         step: float, start: float, end: float, stuck: float,
         progress: Callable[[float], None] | None = None,
-        progress_every: float = 60.0, spill_every: float = 10.0) -> KernelOutput:
+        progress_every: float = 60.0, spill_every: float = 10.0,
+        closed: BoolArray | None = None, changes: Changes | None = None) -> KernelOutput:
     """Same contract as :func:`twin.agents._queue.run`."""
     n_links = fft.size
+    fft, cap_per_s = fft.copy(), cap_per_s.copy()   # changed in place at the change clocks
+    closed = np.zeros(n_links, dtype=np.bool_) if closed is None else closed.copy()
+    ch = changes if changes is not None else Changes.none()
     n = depart.size
     enter = np.full(route.size, np.nan)
     arrive = np.full(n, np.nan)
@@ -465,7 +533,7 @@ def run(fft: FloatArray, cap_per_s: FloatArray, storage: FloatArray, from_node: 
     bfirst = np.full(n_b, -1, dtype=np.int64)
     waiting = np.zeros(max(n, 1), dtype=np.int64)
     act_buf = np.zeros(n_links, dtype=np.int64)
-    si = np.zeros(9, dtype=np.int64)
+    si = np.zeros(10, dtype=np.int64)
     si[_USED] = qbuf.size
     si[_KB] = 1
     sf = np.array([start, start])
@@ -476,7 +544,11 @@ def run(fft: FloatArray, cap_per_s: FloatArray, storage: FloatArray, from_node: 
                       wake, acc, acc_t, tcap, tail_t, exited, spill, blocked_on, sched, lprev,
                       lnext, bfirst, qbuf, qoff, qcap, qhead, qsize, waiting, act_buf, si, sf,
                       float(step), float(start), float(end), float(stuck),
-                      float(spill_every), float(t_stop))
+                      float(spill_every), float(t_stop), closed,
+                      np.asarray(ch.t, dtype=np.float64), np.asarray(ch.ptr, dtype=np.int64),
+                      np.asarray(ch.link, dtype=np.int64), np.asarray(ch.cap, dtype=np.float64),
+                      np.asarray(ch.fft, dtype=np.float64),
+                      np.asarray(ch.closed, dtype=np.bool_))
         if si[_DONE]:
             break
         if progress is not None:

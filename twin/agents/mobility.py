@@ -18,7 +18,11 @@ free-flow time, a flow capacity and a storage capacity (length x lanes / vehicle
 Several vehicles wanting the same free space are served first come, first served (earliest
 exit time first; ties by link index). Nothing is random: the same input gives the same arrays.
 Links entering a node with a signal, an adaptive signal or a roundabout get the configured
-capacity factor and extra delay (``agents/traffic.yaml``).
+capacity factor and extra delay (``agents/traffic.yaml``). Capacity, delay and closures may
+vary by hour (:func:`link_params`: ``hourly_capacity``, ``hourly_node_factor``,
+``hourly_node_delay_s``): they change at the hour boundaries; a vehicle takes the free-flow time
+a link has when it enters it; no vehicle enters a link closed in that hour (a vehicle wanting
+it waits where it is until it reopens; routes should avoid it).
 
 Trip times are exact where nothing holds a vehicle back (a free-flow trip takes exactly the
 sum of its links' free-flow times); a vehicle held back leaves at the clock of the step it moves
@@ -46,24 +50,34 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
-import yaml
 from numpy.typing import ArrayLike, NDArray
 
 from twin._errors import SimulationError
-from twin._resources import data_dir
 from twin.agents import _queue
-from twin.network.roads import RoadGraph
+from twin.agents._links import (
+    HOURS,
+    KERNELS,
+    EngineConfig,
+    Hourly,
+    LinkState,
+    hourly_values,
+    link_params,
+    load_engine_config,
+    node_controls,
+)
 
 __all__ = [
+    "HOURS",
+    "KERNELS",
     "EngineConfig",
     "EngineResult",
+    "Hourly",
     "LinkState",
     "Trips",
+    "hourly_values",
     "link_params",
     "load_engine_config",
     "node_controls",
@@ -72,271 +86,6 @@ __all__ = [
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
-HOURS = 24
-KERNELS = ("numba", "numpy")
-
-
-@dataclass(frozen=True)
-class EngineConfig:
-    """Parameters of the mobility engine (``agents/traffic.yaml``; see the comments there).
-
-    Attributes
-    ----------
-    step_s : float
-        Simulated seconds per step.
-    vehicle_length_m : float
-        Space one car takes in a standing queue.
-    min_storage_veh : float
-        Smallest storage of a link, in vehicles.
-    signal_factor, adaptive_signal_factor, roundabout_factor, dark_signal_factor : float
-        Capacity factor (0-1] of links entering a node with that control.
-    signal_delay_s, adaptive_signal_delay_s, roundabout_delay_s, dark_signal_delay_s : float
-        Mean delay added to the free-flow time of links entering such a node.
-    stuck_s : float
-        Seconds a vehicle waits for a full next link before squeezing onto it.
-    progress_every_s : float
-        Simulated seconds between progress callbacks.
-    kernel : {"numba", "numpy"}
-        Stepping kernel: compiled loops, or the vectorised numpy reference (same results).
-    """
-
-    step_s: float
-    vehicle_length_m: float
-    min_storage_veh: float
-    signal_factor: float
-    adaptive_signal_factor: float
-    roundabout_factor: float
-    dark_signal_factor: float
-    signal_delay_s: float
-    adaptive_signal_delay_s: float
-    roundabout_delay_s: float
-    dark_signal_delay_s: float
-    stuck_s: float
-    progress_every_s: float
-    kernel: str = "numba"
-
-    def __post_init__(self) -> None:
-        problems = []
-        if self.kernel not in KERNELS:
-            problems.append(f"kernel must be one of {', '.join(KERNELS)}, got {self.kernel!r}")
-        for f in fields(self):
-            if f.name == "kernel":
-                continue
-            value = getattr(self, f.name)
-            if not isinstance(value, int | float) or isinstance(value, bool):
-                problems.append(f"{f.name} must be a number, got {value!r}")
-                continue
-            if f.name.endswith("_factor"):
-                if not 0.0 < value <= 1.0:
-                    problems.append(f"{f.name} must be in (0, 1], got {value}")
-            elif f.name.endswith("delay_s") or f.name == "min_storage_veh":
-                if value < 0:
-                    problems.append(f"{f.name} must be >= 0, got {value}")
-            elif not value > 0:
-                problems.append(f"{f.name} must be > 0, got {value}")
-        if problems:
-            msg = "engine config: " + "; ".join(problems) + " (see agents/traffic.yaml)"
-            raise SimulationError(msg)
-
-
-def load_engine_config(path: str | Path | None = None, **overrides: Any) -> EngineConfig:
-    """Read the engine parameters from ``path`` (default ``agents/traffic.yaml``).
-
-    Parameters
-    ----------
-    path : str or Path, optional
-        A YAML file with every :class:`EngineConfig` field.
-    **overrides
-        Fields to replace, e.g. ``step_s=2.0``.
-
-    Raises
-    ------
-    SimulationError
-        Missing, unknown or out-of-range parameters (all listed, with the valid names).
-
-    Examples
-    --------
-    >>> load_engine_config(step_s=2.0).step_s
-    2.0
-    """
-    file = Path(path) if path is not None else data_dir("agents") / "traffic.yaml"
-    try:
-        raw = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as err:
-        msg = f"{file}: cannot read the engine config: {err}"
-        raise SimulationError(msg) from err
-    if not isinstance(raw, dict):
-        msg = f"{file}: expected a mapping of parameter: value"
-        raise SimulationError(msg)
-    names = [f.name for f in fields(EngineConfig)]
-    raw.update(overrides)
-    unknown = sorted(set(raw) - set(names))
-    missing = [n for n in names if n not in raw and n != "kernel"]
-    if unknown or missing:
-        parts = []
-        if unknown:
-            parts.append(f"unknown parameters {unknown}")
-        if missing:
-            parts.append(f"missing parameters {missing}")
-        msg = f"{file}: " + "; ".join(parts) + f"; valid names: {', '.join(names)}"
-        raise SimulationError(msg)
-    try:
-        return EngineConfig(**{n: raw[n] for n in names if n in raw})
-    except SimulationError as err:
-        msg = f"{file}: {err}"
-        raise SimulationError(msg) from err
-
-
-@dataclass(frozen=True)
-class LinkState:
-    """Effective parameters of every directed link for the engine (index = RoadGraph link).
-
-    Attributes
-    ----------
-    fft_s : ndarray of float
-        Free-flow time including the delay of the node the link enters (use it for routing).
-    flow_cap_per_s : ndarray of float
-        Vehicles per second that may leave the link (0 on a closed link).
-    storage_veh : ndarray of float
-        Vehicles the link holds.
-    from_node, to_node : ndarray of int
-    """
-
-    fft_s: FloatArray
-    flow_cap_per_s: FloatArray
-    storage_veh: FloatArray
-    from_node: IntArray
-    to_node: IntArray
-
-    @property
-    def n_links(self) -> int:
-        """Number of links."""
-        return int(self.fft_s.size)
-
-    @property
-    def closed(self) -> NDArray[np.bool_]:
-        """True on links no vehicle may use (capacity 0)."""
-        return self.flow_cap_per_s <= 0
-
-
-def node_controls(graph: RoadGraph, config: EngineConfig) -> tuple[FloatArray, FloatArray]:
-    """Capacity factor and delay (s) of every node from its control and ``config``.
-
-    Start from these to build ``node_factor`` / ``node_delay_s`` overrides for
-    :func:`link_params` (e.g. an outage: signal nodes get ``config.dark_signal_factor``).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from types import SimpleNamespace
-    >>> g = SimpleNamespace(control=np.array(["none", "signal", "adaptive_signal"]))
-    >>> f, d = node_controls(g, load_engine_config())
-    >>> f.tolist(), d.tolist()
-    ([1.0, 0.6, 0.72], [0.0, 12.0, 7.0])
-    """
-    control = np.asarray(graph.control).astype(str)
-    factor = np.ones(control.size)
-    delay = np.zeros(control.size)
-    for kind in ("signal", "adaptive_signal", "roundabout"):
-        m = control == kind
-        factor[m] = getattr(config, f"{kind}_factor")
-        delay[m] = getattr(config, f"{kind}_delay_s")
-    return factor, delay
-
-
-def _per(values: ArrayLike | None, n: int, what: str, default: float) -> FloatArray:
-    """``values`` as a float array of length ``n`` (``default`` when None), checked."""
-    if values is None:
-        return np.full(n, default)
-    arr = np.asarray(values, dtype=float)
-    if arr.ndim == 0:
-        arr = np.full(n, float(arr))
-    if arr.shape != (n,):
-        msg = f"{what}: expected {n} values, got shape {arr.shape}"
-        raise SimulationError(msg)
-    bad = np.flatnonzero(~np.isfinite(arr) | (arr < 0))
-    if bad.size:
-        msg = (f"{what}: values must be finite and >= 0; index {int(bad[0])} is "
-               f"{arr[bad[0]]} ({bad.size} bad)")
-        raise SimulationError(msg)
-    return arr
-
-
-def link_params(graph: RoadGraph, config: EngineConfig, *, flow_factor: float = 1.0,
-                storage_factor: float = 1.0, capacity_scale: ArrayLike | None = None,
-                node_factor: ArrayLike | None = None,
-                node_delay_s: ArrayLike | None = None) -> LinkState:
-    """Effective free-flow time, flow capacity and storage of every directed link.
-
-    Capacity per direction is ``graph.capacity_vph`` times the factor of the node the link
-    enters (its control, or ``node_factor``), times ``capacity_scale`` and ``flow_factor``.
-    Storage is ``length_m * lanes / vehicle_length_m * storage_factor``, but at least
-    ``min_storage_veh``, one step's flow and the vehicles the link holds at capacity in free
-    flow. The free-flow time includes the node's delay.
-
-    Parameters
-    ----------
-    graph : RoadGraph
-    config : EngineConfig
-    flow_factor, storage_factor : float
-        Scale capacity and storage for a sampled population (``--sample F``: both ``F``).
-    capacity_scale : array-like (n_links,), optional
-        Per-link capacity multiplier (interventions: lanes; 0 closes the link).
-    node_factor : array-like (n_nodes,), optional
-        Capacity factor per node, replacing the control's (outage, adaptive-signal gain).
-    node_delay_s : array-like (n_nodes,), optional
-        Delay per node, replacing the control's.
-
-    Raises
-    ------
-    SimulationError
-        Negative or non-finite capacities, lengths or free-flow times (naming the link),
-        arrays of the wrong length, non-positive flow/storage factors.
-
-    Examples
-    --------
-    >>> import geopandas as gpd, shapely
-    >>> from twin.network.roads import road_graph
-    >>> roads = gpd.GeoDataFrame({"id": ["r1"], "u": ["a"], "v": ["b"], "oneway": [True],
-    ...     "length_m": [75.0], "speed_kph": [36.0], "capacity_vph": [1800.0], "lanes": [2]},
-    ...     geometry=[shapely.LineString([(0, 0), (75, 0)])], crs=3067)
-    >>> nodes = gpd.GeoDataFrame({"id": ["a", "b"], "control": ["none", "signal"]},
-    ...     geometry=shapely.points([(0, 0), (75, 0)]), crs=3067)
-    >>> ls = link_params(road_graph(roads, nodes), load_engine_config())
-    >>> ls.fft_s.tolist(), ls.flow_cap_per_s.tolist(), ls.storage_veh.tolist()
-    ([19.5], [0.3], [20.0])
-    """
-    n = graph.n_links
-    for name, value in (("flow_factor", flow_factor), ("storage_factor", storage_factor)):
-        if not (np.isfinite(value) and value > 0):
-            msg = f"{name} must be > 0, got {value}"
-            raise SimulationError(msg)
-    cap = np.asarray(graph.capacity_vph, dtype=float)
-    fft = np.asarray(graph.fft_s, dtype=float)
-    length = np.asarray(graph.length_m, dtype=float)
-    lanes = np.asarray(graph.lanes, dtype=float)
-    for what, arr in (("capacity_vph", cap), ("free-flow time", fft), ("length_m", length),
-                      ("lanes", lanes)):
-        bad = np.flatnonzero(~np.isfinite(arr) | (arr < 0))
-        if bad.size:
-            ids = [str(graph.link_ids[i]) for i in bad[:5]]
-            msg = (f"roads: links {ids} have a negative or missing {what} "
-                   f"({bad.size} links); fix the roads layer (twin layers validate)")
-            raise SimulationError(msg)
-    scale = _per(capacity_scale, n, "capacity_scale", 1.0)
-    default_factor, default_delay = node_controls(graph, config)
-    nf = _per(node_factor, graph.n_nodes, "node_factor", 1.0) if node_factor is not None \
-        else default_factor
-    nd = _per(node_delay_s, graph.n_nodes, "node_delay_s", 0.0) if node_delay_s is not None \
-        else default_delay
-    to_node = np.asarray(graph.to_node, dtype=np.int64)
-    flow = cap / 3600.0 * nf[to_node] * scale * flow_factor
-    fft_eff = fft + nd[to_node]
-    storage = length * np.maximum(lanes, 1.0) / config.vehicle_length_m * storage_factor
-    storage = np.maximum.reduce([storage, np.full(n, config.min_storage_veh),
-                                 flow * config.step_s, flow * fft_eff])
-    return LinkState(fft_s=fft_eff, flow_cap_per_s=flow, storage_veh=storage,
-                     from_node=np.asarray(graph.from_node, dtype=np.int64), to_node=to_node)
 
 
 @dataclass
@@ -411,7 +160,7 @@ class EngineResult:
         Vehicles entering each link per hour of day.
     link_time_s : ndarray (n_links, 24)
         Mean experienced travel time of the vehicles entering the link in that hour (and
-        leaving it by ``end_s``); the free-flow time where there are none.
+        leaving it by ``end_s``); the free-flow time (of that hour) where there are none.
     spillback_s : ndarray (n_links,)
         Seconds each link was full (storage reached), sampled every 10 simulated seconds.
     unfinished : int
@@ -456,7 +205,7 @@ def _check_trips(links: LinkState, trips: Trips) -> tuple[FloatArray, IntArray, 
         msg = (f"trips: trip {trip} uses link {int(route[i])}, but the network has "
                f"{links.n_links} links (0..{links.n_links - 1})")
         raise SimulationError(msg)
-    closed = links.closed[route] if route.size else np.zeros(0, dtype=bool)
+    closed = links.closed[route] if route.size else np.zeros(0, dtype=bool)  # all day
     if closed.any():
         pos = np.flatnonzero(closed)
         trips_on = np.unique(np.searchsorted(ptr, pos, side="right") - 1)
@@ -524,22 +273,65 @@ def simulate_links(links: LinkState, trips: Trips, config: EngineConfig, *,
         kernel = _queue_jit.run
     else:
         kernel = _queue.run
-    out = kernel(np.asarray(links.fft_s, dtype=float),
-                     np.asarray(links.flow_cap_per_s, dtype=float),
-                     np.asarray(links.storage_veh, dtype=float),
-                     np.asarray(links.from_node, dtype=np.int64),
-                     np.asarray(links.to_node, dtype=np.int64), depart, ptr, route,
-                     step=config.step_s, start=float(start_s), end=float(end_s),
-                     stuck=config.stuck_s, progress=progress,
-                     progress_every=config.progress_every_s)
+    fft0, cap0, closed0, changes = hour_changes(links, float(start_s), float(end_s))
+    out = kernel(fft0, cap0, np.asarray(links.storage_veh, dtype=float),
+                 np.asarray(links.from_node, dtype=np.int64),
+                 np.asarray(links.to_node, dtype=np.int64), depart, ptr, route,
+                 step=config.step_s, start=float(start_s), end=float(end_s),
+                 stuck=config.stuck_s, progress=progress,
+                 progress_every=config.progress_every_s, closed=closed0, changes=changes)
     wall = time.perf_counter() - t0
     exit_s = _exit_times(out.enter, out.arrive, ptr)
-    entries, mean_time = _link_hours(route, out.enter, exit_s, links.fft_s)
+    entries, mean_time = _link_hours(route, out.enter, exit_s, links.fft_by_hour())
     return EngineResult(
         arrive_s=out.arrive, enter_s=out.enter, exit_s=exit_s, link_entries=entries,
         link_time_s=mean_time, spillback_s=out.spill,
         unfinished=int(np.count_nonzero(np.isnan(out.arrive))), squeezed=out.squeezed,
         steps=out.steps, wall_s=wall)
+
+
+def hour_changes(links: LinkState, start_s: float, end_s: float
+                 ) -> tuple[FloatArray, FloatArray, NDArray[np.bool_], _queue.Changes]:
+    """The links' free-flow time, capacity and closure at ``start_s``, and their changes at the
+    hour boundaries in ``(start_s, end_s]``.
+
+    Examples
+    --------
+    >>> ls = LinkState(fft_s=np.array([10.0]), flow_cap_per_s=np.array([0.5]),
+    ...     storage_veh=np.array([5.0]), from_node=np.array([0]), to_node=np.array([1]),
+    ...     hour_fft_s=np.full((1, 24), 10.0), hour_cap_per_s=np.full((1, 24), 0.5),
+    ...     hour_closed=np.arange(24)[None, :] == 8)
+    >>> fft, cap, closed, ch = hour_changes(ls, 5 * 3600.0, 24 * 3600.0)
+    >>> closed.tolist(), (ch.t / 3600).tolist(), ch.closed.tolist()
+    ([False], [8.0, 9.0], [True, False])
+    """
+    h0 = int(min(max(start_s // 3600, 0), HOURS - 1))
+    if not links.varies:
+        return (np.asarray(links.fft_s, dtype=float).copy(),
+                np.asarray(links.flow_cap_per_s, dtype=float).copy(),
+                np.zeros(links.n_links, dtype=bool), _queue.Changes.none())
+    fft_h, cap_h = links.fft_by_hour(), links.cap_by_hour()
+    closed_h = links.hour_closed if links.hour_closed is not None else \
+        np.zeros_like(fft_h, dtype=bool)
+    t, ptr, lk = [], [0], []
+    for h in range(h0 + 1, HOURS):
+        tb = h * 3600.0
+        if not start_s < tb <= end_s:
+            continue
+        diff = np.flatnonzero((fft_h[:, h] != fft_h[:, h - 1]) | (cap_h[:, h] != cap_h[:, h - 1])
+                              | (closed_h[:, h] != closed_h[:, h - 1]))
+        if diff.size:
+            t.append(tb)
+            lk.append(diff)
+            ptr.append(ptr[-1] + diff.size)
+    links_ch = np.concatenate(lk).astype(np.int64) if lk else np.zeros(0, np.int64)
+    hours = np.repeat([int(x // 3600) for x in t], np.diff(ptr)).astype(np.int64)
+    changes = _queue.Changes(np.asarray(t, dtype=float), np.asarray(ptr, dtype=np.int64),
+                             links_ch, cap_h[links_ch, hours].astype(float),
+                             fft_h[links_ch, hours].astype(float),
+                             closed_h[links_ch, hours].astype(bool))
+    return (fft_h[:, h0].astype(float).copy(), cap_h[:, h0].astype(float).copy(),
+            closed_h[:, h0].astype(bool).copy(), changes)
 
 
 def _exit_times(enter: FloatArray, arrive: FloatArray, ptr: IntArray) -> FloatArray:
@@ -556,9 +348,11 @@ def _link_hours(route: IntArray, enter: FloatArray, exit_s: FloatArray, fft: Flo
                 ) -> tuple[IntArray, FloatArray]:
     """Entries per link and hour of entry, and the mean experienced time of those entries.
 
-    Works in place on a few temporaries (routes can have tens of millions of entries).
+    ``fft`` is the free-flow time per link and hour ``(n_links, 24)``, the time of the cells no
+    vehicle entered. Works in place on a few temporaries (routes can have tens of millions of
+    entries).
     """
-    n_links = fft.size
+    n_links = fft.shape[0]
     cells = n_links * HOURS
     reached = np.flatnonzero(~np.isnan(enter))
     t_in = enter[reached]
@@ -579,7 +373,7 @@ def _link_hours(route: IntArray, enter: FloatArray, exit_s: FloatArray, fft: Flo
     del done
     total = np.bincount(keys, weights=tt, minlength=cells)
     count = np.bincount(keys, minlength=cells)
-    mean = np.repeat(np.asarray(fft, dtype=float), HOURS)
+    mean = np.asarray(fft, dtype=float).ravel().copy()
     has = count > 0
     mean[has] = total[has] / count[has]
     return entries.astype(np.int64).reshape(n_links, HOURS), mean.reshape(n_links, HOURS)

@@ -15,8 +15,12 @@ mobility engine (:func:`twin.agents.mobility.simulate_links`).
 One :meth:`CityModel.step` simulates the day once (an iteration). Between iterations a share
 ``1 / (k + 1)`` of the car trips (method of successive averages) is re-routed on the link times
 experienced in the last iteration in the hour of departure (on twins with more than
-``LARGE_TWIN_NODES`` nodes: in the period of the day, ``PERIODS_H``), as perceived by drivers
-(``route_choice.class_factor``). After each iteration the relative gap
+``LARGE_TWIN_NODES`` nodes: in the period of the day, ``PERIODS_H``, unless capacity varies by
+hour), as perceived by drivers (``route_choice.class_factor``). Links closed in an hour
+(``close_roads`` events, :mod:`twin.agents.day_inputs`) cost ``CLOSED_COST`` for the trips
+departing in that hour or the hour before: their routes avoid them from the start (the initial
+routes of those trips are rebuilt on that hour's costs), and re-routing keeps them away.
+After each iteration the relative gap
 ``sum(route cost - shortest cost) / sum(route cost)`` of the car trips (both on those link
 costs; on large twins over the trips of at most ``GAP_ORIGINS`` random origins per time bin) is
 recorded in :attr:`CityModel.gaps`.
@@ -30,13 +34,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import mesa
 import numpy as np
 
 from twin._errors import SimulationError
+from twin.agents.day_inputs import engine_inputs
 from twin.agents.external import (
     ExternalConfig,
     external_demand,
@@ -46,12 +50,13 @@ from twin.agents.external import (
 from twin.agents.mobility import (
     EngineConfig,
     EngineResult,
+    Hourly,
     Trips,
     link_params,
     load_engine_config,
-    node_controls,
     simulate_links,
 )
+from twin.agents.places import Places, build_places
 from twin.agents.plans import Plans, build_plans, transit_network
 from twin.agents.population import (
     PopulationConfig,
@@ -60,11 +65,9 @@ from twin.agents.population import (
     synthesize,
 )
 from twin.layers.store import Twin
-from twin.network.roads import RoadGraph, WalkGraph, road_graph, walk_graph
+from twin.network.roads import road_graph, walk_graph
 from twin.network.routing import (
     CLOSED_COST,
-    largest_component,
-    nearest_nodes,
     pair_costs,
     path_costs,
     replace_paths,
@@ -84,127 +87,6 @@ GAP_ORIGINS = 400
 
 #: progress(iteration (1-based), simulated clock in s)
 Progress = Callable[[int, float], None]
-
-
-#: Attach a place to the main road network unless it is this much further than the nearest node.
-SNAP_SLACK_M = 150.0
-
-
-@dataclass(frozen=True)
-class Places:
-    """Where activities happen: buildings, facilities and gateways, as arrays.
-
-    Attributes
-    ----------
-    kind : ndarray of str
-        ``building``, ``facility`` or ``gateway``.
-    ids : ndarray of str
-        Building id, facility id or gateway road-node id.
-    use : ndarray of str
-        Building use, facility kind, or ``gateway``.
-    xy : ndarray (n, 2)
-    node : ndarray of int
-        Road-graph node the place is reached from.
-    walk_node : ndarray of int
-        Walk-graph node, and ``walk_snap_m`` the distance to it.
-    residents, jobs : ndarray of int
-        Of buildings (0 elsewhere).
-    pupils : ndarray of int
-        School places (facilities of kind school, or education buildings).
-    """
-
-    kind: np.ndarray
-    ids: np.ndarray
-    use: np.ndarray
-    xy: np.ndarray
-    node: np.ndarray
-    walk_node: np.ndarray
-    walk_snap_m: np.ndarray
-    residents: np.ndarray
-    jobs: np.ndarray
-    pupils: np.ndarray
-    capacity: np.ndarray
-
-    @property
-    def n(self) -> int:
-        """Number of places."""
-        return len(self.ids)
-
-    def of_kind(self, kind: str) -> np.ndarray:
-        """Indices of the places of ``kind``."""
-        return np.flatnonzero(self.kind == kind)
-
-
-def build_places(twin: Twin, graph: RoadGraph, walk: WalkGraph,
-                 config: PopulationConfig) -> Places:
-    """The places of a twin, attached to the road and walk graphs.
-
-    Raises
-    ------
-    SimulationError
-        The twin has no buildings or no residents.
-
-    Examples
-    --------
-    >>> # build_places(twin, road_graph(roads, nodes), walk_graph(None, roads, nodes), cfg)
-    """
-    b = twin.layer("buildings")
-    if len(b) == 0 or int(b["residents"].fillna(0).sum()) <= 0:
-        msg = ("the twin has no residents (buildings.residents sums to 0); import buildings "
-               "with residents, or derive them: `twin layers import FILE buildings SRC`")
-        raise SimulationError(msg)
-    f = twin.layer("facilities")
-    f = f[f["kind"].astype(str) != "bus_stop"] if len(f) else f
-    gw = np.flatnonzero(graph.gateway)
-    bxy = np.column_stack([b.geometry.centroid.x, b.geometry.centroid.y]) if len(b) else \
-        np.zeros((0, 2))
-    fxy = np.column_stack([f.geometry.x, f.geometry.y]) if len(f) else np.zeros((0, 2))
-    xy = np.vstack([bxy, fxy, graph.xy[gw]])
-    nb, nf, ng = len(b), len(f), len(gw)
-    kind = np.array(["building"] * nb + ["facility"] * nf + ["gateway"] * ng, dtype=object)
-    ids = np.concatenate([b["id"].astype(str).to_numpy(),
-                          f["id"].astype(str).to_numpy() if nf else np.zeros(0, object),
-                          graph.node_ids[gw].astype(str)]).astype(object)
-    use = np.concatenate([b["use"].astype(str).to_numpy(),
-                          f["kind"].astype(str).to_numpy() if nf else np.zeros(0, object),
-                          np.full(ng, "gateway", dtype=object)]).astype(object)
-    residents = np.concatenate([b["residents"].fillna(0).astype(int).to_numpy(),
-                                np.zeros(nf + ng, int)])
-    jobs = np.concatenate([b["jobs"].fillna(0).astype(int).to_numpy(), np.zeros(nf + ng, int)])
-    capacity = np.concatenate([np.zeros(nb), f["capacity"].fillna(0).astype(float).to_numpy()
-                               if nf else np.zeros(0), np.zeros(ng)])
-    pupils = np.where((kind == "facility") & (use == "school"), capacity, 0).astype(int)
-    if pupils.sum() == 0:
-        area = np.concatenate([b["floor_area_m2"].fillna(0).astype(float).to_numpy(),
-                               np.zeros(nf + ng)])
-        per = float(config.destinations["school_m2_per_pupil"])
-        pupils = np.where(use == "education", np.floor(area / per), 0).astype(int)
-    node = _attach(graph, xy)
-    node[kind == "gateway"] = gw
-    wnode, wdist = _attach_walk(walk, xy)
-    return Places(kind=kind, ids=ids, use=use, xy=xy, node=node, walk_node=wnode,
-                  walk_snap_m=wdist, residents=residents, jobs=jobs, pupils=pupils,
-                  capacity=capacity)
-
-
-def _attach(graph: RoadGraph, xy: np.ndarray) -> np.ndarray:
-    """Nearest node of the main (largest strongly connected) network, else the nearest node."""
-    main = largest_component(graph)
-    near, d_near = nearest_nodes(graph.xy, xy)
-    best, d_best = nearest_nodes(graph.xy, xy, candidates=main)
-    return np.where(d_best <= d_near + SNAP_SLACK_M, best, near)
-
-
-def _attach_walk(walk: WalkGraph, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest walk node of the largest connected part, unless much further than the nearest."""
-    from scipy.sparse.csgraph import connected_components
-
-    _, labels = connected_components(walk.csr(), directed=False)
-    main = labels == np.argmax(np.bincount(labels))
-    near, d_near = nearest_nodes(walk.xy, xy)
-    best, d_best = nearest_nodes(walk.xy, xy, candidates=main)
-    use = d_best <= d_near + SNAP_SLACK_M
-    return np.where(use, best, near), np.where(use, d_best, d_near)
 
 
 class Resident(mesa.Agent):
@@ -259,6 +141,14 @@ class CityModel(mesa.Model):
         Per directed link capacity multiplier (interventions).
     node_factor : ndarray, optional
         Per node capacity factor replacing the control's (interventions).
+    node_delay_s : ndarray, optional
+        Per node delay replacing the control's (signal timing).
+    hourly_capacity, hourly_node_factor, hourly_node_delay_s : optional
+        Per-hour capacity multipliers (0: closed), node factors and delays (see
+        :func:`twin.agents.mobility.link_params`), on top of those of ``twin.extras``.
+
+    The twin's ``extras`` (scenario interventions: node factors and delays, road closures,
+    dark signals) apply too (:func:`twin.agents.day_inputs.engine_inputs`).
 
     Raises
     ------
@@ -272,7 +162,11 @@ class CityModel(mesa.Model):
                  external_config: ExternalConfig | None = None,
                  engine_config: EngineConfig | None = None,
                  capacity_scale: np.ndarray | None = None,
-                 node_factor: np.ndarray | None = None) -> None:
+                 node_factor: np.ndarray | None = None,
+                 node_delay_s: np.ndarray | None = None,
+                 hourly_capacity: Hourly | None = None,
+                 hourly_node_factor: Hourly | None = None,
+                 hourly_node_delay_s: Hourly | None = None) -> None:
         super().__init__(seed=seed)
         if iterations < 1:
             msg = f"iterations must be >= 1 (got {iterations})"
@@ -299,11 +193,18 @@ class CityModel(mesa.Model):
         paths = twin.layers.get("paths")
         self.walk = walk_graph(paths, roads, nodes)
         self.notes: list[str] = []
-        capacity_scale, node_factor, node_delay = self._interventions(
-            twin, capacity_scale, node_factor)
+        inputs = engine_inputs(twin, self.graph, self.engine_config, start_h=start_h,
+                               end_h=end_h, capacity_scale=capacity_scale,
+                               node_factor=node_factor, node_delay_s=node_delay_s)
+        self.notes.extend(inputs.notes)
+        opts = inputs.link_options()
+        for name, extra in (("hourly_capacity", hourly_capacity),
+                            ("hourly_node_factor", hourly_node_factor),
+                            ("hourly_node_delay_s", hourly_node_delay_s)):
+            if extra is not None:
+                opts[name] = _merge_hourly(extra, opts.get(name))
         self.links = link_params(self.graph, self.engine_config, flow_factor=self.sample,
-                                 storage_factor=self.sample, capacity_scale=capacity_scale,
-                                 node_factor=node_factor, node_delay_s=node_delay)
+                                 storage_factor=self.sample, **opts)
         # drivers' perceived cost factor by road class; closed links are never routed over
         factors = self.config.route_choice["class_factor"]
         self.route_factor = np.array([float(factors.get(str(h), 1.0))
@@ -324,6 +225,8 @@ class CityModel(mesa.Model):
         self.car_trips = np.flatnonzero(self.plans.trip_mode == "car")
         self.route_ptr, self.route_links = take_paths(self.plans.route_ptr,
                                                       self.plans.route_links, self.car_trips)
+        if self.links.hour_closed is not None and self.links.hour_closed.any():
+            self._avoid_closures()
         self.gaps: list[float] = []
         self.result: EngineResult | None = None
         self.clock_s = self.start_s
@@ -337,49 +240,6 @@ class CityModel(mesa.Model):
         })
 
     # -- building the day -------------------------------------------------------------------
-
-    def _interventions(self, twin: Twin, capacity_scale: np.ndarray | None,
-                       node_factor: np.ndarray | None
-                       ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
-        """Engine inputs from ``twin.extras``: node capacity factors / delays, road closures.
-
-        ``extras["params"]["node_capacity_factor"]`` and ``["node_delay_s"]`` map road-node ids
-        to values replacing the control's; ``extras["events"]`` of type ``close_roads`` close
-        their roads (both directions). The engine has no time-varying capacity: a closure
-        limited to some hours closes the roads for the whole day (noted in ``self.notes``).
-        """
-        g = self.graph
-        params = dict(twin.extras.get("params", {}) or {})
-        base_f, base_d = node_controls(g, self.engine_config)
-        delay = None
-        if params.get("node_capacity_factor"):
-            nf = base_f.copy() if node_factor is None else np.asarray(node_factor, float).copy()
-            for nid, v in dict(params["node_capacity_factor"]).items():
-                idx = g.node_index([nid])[0]
-                if idx >= 0:
-                    nf[idx] = float(v)
-            node_factor = nf
-        if params.get("node_delay_s"):
-            delay = base_d.copy()
-            for nid, v in dict(params["node_delay_s"]).items():
-                idx = g.node_index([nid])[0]
-                if idx >= 0:
-                    delay[idx] = float(v)
-        closed: set[str] = set()
-        for ev in twin.extras.get("events", []) or []:
-            if ev.get("type") != "close_roads":
-                continue
-            closed |= {str(r) for r in ev.get("road_ids", [])}
-            h0, h1 = ev.get("hours", [0, 24])
-            if h0 > self.start_s / 3600 or h1 < self.end_s / 3600:
-                self.notes.append(f"roads {sorted(ev.get('road_ids', []))[:5]} closed "
-                                  f"{h0}-{h1} h are closed all day (no time-varying capacity)")
-        if closed:
-            scale = (np.ones(g.n_links) if capacity_scale is None
-                     else np.asarray(capacity_scale, float).copy())
-            scale[np.isin(self.road_ids, sorted(closed))] = 0.0
-            capacity_scale = scale
-        return capacity_scale, node_factor, delay
 
     def _synthesize(self, twin: Twin) -> None:
         g, z, gw = self.graph, self.zones, self.gateways
@@ -448,30 +308,67 @@ class CityModel(mesa.Model):
             self.datacollector.collect(self)
             self.clock_s += 3600.0
 
-    def _bin_costs(self, result: EngineResult) -> tuple[np.ndarray, np.ndarray]:
+    def _bins(self) -> np.ndarray:
+        """Time bin of each hour of day: the hours themselves, or on large twins (more than
+        LARGE_TWIN_NODES nodes, and nothing varying by hour) the periods of PERIODS_H."""
+        hours = np.arange(24)
+        if self.graph.n_nodes <= LARGE_TWIN_NODES or self.links.varies:
+            return hours
+        return np.clip(np.searchsorted(PERIODS_H, hours, side="right") - 1, 0,
+                       len(PERIODS_H) - 2)
+
+    def _closed_bins(self, of_hour: np.ndarray) -> np.ndarray:
+        """Links out of reach per bin (n_bins x n_links): closed all day, or in an hour of the
+        bin or the hour after it (a trip departing just before a closure avoids it too)."""
+        closed_h = self.links.closed_by_hour()
+        n_bins = int(of_hour.max()) + 1
+        out = np.zeros((n_bins, closed_h.shape[0]), dtype=bool)
+        for h in range(24):
+            out[of_hour[h]] |= closed_h[:, h]
+            if h > 0:
+                out[of_hour[h - 1]] |= closed_h[:, h]
+        return out
+
+    def _bin_costs(self, result: EngineResult | None) -> tuple[np.ndarray, np.ndarray]:
         """Bin of each hour of day, and the perceived link costs per bin (n_bins x n_links).
 
         A bin's link time is the mean over its hours weighted by the vehicles entering (the
-        free-flow time where none did). Bins are the hours themselves, or on large twins
-        (more than LARGE_TWIN_NODES nodes) the periods of PERIODS_H. Closed links stay out of
-        reach.
+        free-flow time of its hours where none did; everywhere when ``result`` is None). Links
+        closed in a bin (:meth:`_closed_bins`) cost CLOSED_COST.
         """
-        hours = np.arange(24)
-        if self.graph.n_nodes <= LARGE_TWIN_NODES:
-            of_hour = hours
-        else:
-            of_hour = np.clip(np.searchsorted(PERIODS_H, hours, side="right") - 1, 0,
-                              len(PERIODS_H) - 2)
+        of_hour = self._bins()
         n_bins = int(of_hour.max()) + 1
-        entries = result.link_entries.astype(float)
-        weight = np.zeros((n_bins, entries.shape[0]))
-        total = np.zeros_like(weight)
-        np.add.at(weight, of_hour, entries.T)
-        np.add.at(total, of_hour, (entries * result.link_time_s).T)
-        mean = np.divide(total, weight, out=np.broadcast_to(self.links.fft_s, weight.shape).copy(),
-                         where=weight > 0)
+        fft_h = self.links.fft_by_hour()
+        free = np.zeros((n_bins, fft_h.shape[0]))
+        np.add.at(free, of_hour, fft_h.T)
+        free /= np.bincount(of_hour, minlength=n_bins)[:, None]
+        if result is None:
+            mean = free
+        else:
+            entries = result.link_entries.astype(float)
+            weight = np.zeros((n_bins, entries.shape[0]))
+            total = np.zeros_like(weight)
+            np.add.at(weight, of_hour, entries.T)
+            np.add.at(total, of_hour, (entries * result.link_time_s).T)
+            mean = np.divide(total, weight, out=free, where=weight > 0)
         cost = np.maximum(mean, 1e-3) * self.route_factor[None, :]
-        return of_hour, np.where(self.links.closed[None, :], CLOSED_COST, cost)
+        return of_hour, np.where(self._closed_bins(of_hour), CLOSED_COST, cost)
+
+    def _avoid_closures(self) -> None:
+        """Re-route the car trips whose initial route uses a link closed in their time bin."""
+        o, d, hour = self._od_nodes()
+        of_hour, cost = self._bin_costs(None)
+        b = of_hour[hour]
+        lens = np.diff(self.route_ptr)
+        owner = np.repeat(np.arange(len(o)), lens)
+        hit = cost[b[owner], self.route_links] >= CLOSED_COST
+        bad = np.unique(owner[hit])
+        if bad.size == 0:
+            return
+        kept = self._route_on(bad, o, d, b, cost)
+        if kept < bad.size:
+            self.notes.append(f"{bad.size - kept} car trips find no route around a road closed "
+                              "in their hour: they wait for it to reopen")
 
     def _od_nodes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         p = self.plans
@@ -487,7 +384,12 @@ class CityModel(mesa.Model):
         if pick.size == 0:
             return
         of_hour, cost = self._bin_costs(result)
-        b = of_hour[hour]
+        self._route_on(pick, o, d, of_hour[hour], cost)
+
+    def _route_on(self, pick: np.ndarray, o: np.ndarray, d: np.ndarray, b: np.ndarray,
+                  cost: np.ndarray) -> int:
+        """Shortest routes for the car trips ``pick`` on the costs of their bin ``b``; a trip
+        with no route that avoids closed links keeps its own. Returns how many got one."""
         lens, links, rows = [], [], []
         for k in np.unique(b[pick]):  # one routing call per time bin
             sel = pick[b[pick] == k]
@@ -501,6 +403,7 @@ class CityModel(mesa.Model):
         self.route_ptr, self.route_links = replace_paths(
             self.route_ptr, self.route_links, np.concatenate(rows), new_ptr,
             np.concatenate(links))
+        return int(sum(len(r) for r in rows))
 
     def _gap(self, result: EngineResult) -> float:
         """Relative gap of the car routes on the experienced link times of their time bin.
@@ -548,27 +451,37 @@ class CityModel(mesa.Model):
             return float(np.count_nonzero(self.congested()[:, h]))
         return float(vc[entries > 0].mean()) if (entries > 0).any() else 0.0
 
+    def capacity_vph(self) -> np.ndarray:
+        """Effective capacity (veh/h, simulated scale) per link and hour (0 where closed)."""
+        return np.where(self.links.closed_by_hour(), 0.0, self.links.cap_by_hour() * 3600.0)
+
     def link_vc(self) -> np.ndarray:
         """Volume / effective capacity per link and hour (n_links x 24) of the last iteration."""
         if self.result is None:
             return np.zeros((self.graph.n_links, 24))
-        cap = self.links.flow_cap_per_s * 3600.0
+        cap = self.capacity_vph()
         with np.errstate(divide="ignore", invalid="ignore"):
-            vc = self.result.link_entries / cap[:, None]
-        return np.where(cap[:, None] > 0, vc, 0.0)
+            vc = self.result.link_entries / cap
+        return np.where(cap > 0, vc, 0.0)
 
     def congested(self) -> np.ndarray:
         """Congested link-hours (v/c above the threshold, or time over ratio x free flow)."""
         if self.result is None:
             return np.zeros((self.graph.n_links, 24), bool)
         k = self.config.kpis
-        slow = self.result.link_time_s > k["congested_time_ratio"] * self.links.fft_s[:, None]
+        slow = self.result.link_time_s > k["congested_time_ratio"] * self.links.fft_by_hour()
         used = self.result.link_entries > 0
         return used & ((self.link_vc() > k["congested_vc"]) | slow)
 
     def free_flow_s(self) -> np.ndarray:
-        """Free-flow time of every car trip on its current route."""
-        return path_costs(self.route_ptr, self.route_links, self.links.fft_s)
+        """Free-flow time of every car trip on its current route (in its departure hour)."""
+        if not self.links.varies:
+            return path_costs(self.route_ptr, self.route_links, self.links.fft_s)
+        _, _, hour = self._od_nodes()
+        lens = np.diff(self.route_ptr)
+        owner = np.repeat(np.arange(len(lens)), lens)
+        per = self.links.fft_by_hour()[self.route_links, hour[owner]]
+        return np.bincount(owner, weights=per, minlength=len(lens))
 
     def describe(self) -> dict[str, Any]:
         """Counts of what the model holds (agents, trips, links)."""
@@ -578,3 +491,22 @@ class CityModel(mesa.Model):
                 "through_trips": len(self.external.through_id),
                 "trips": int(p.n_trips), "car_trips": len(self.car_trips),
                 "links": int(self.graph.n_links), "nodes": int(self.graph.n_nodes)}
+
+
+def _merge_hourly(first: Any, then: Any) -> Any:
+    """Hourly values of a caller and of the twin's extras: entries of both (the extras' last).
+
+    A dense ``(n, 24)`` array of the caller is kept as it is, with the extras' entries on top.
+    """
+    if then is None:
+        return first
+    if isinstance(first, np.ndarray):
+        return _overlay(first, then)
+    return [*list(first), *list(then)]
+
+
+def _overlay(dense: np.ndarray, entries: Any) -> np.ndarray:
+    out = np.asarray(dense, dtype=float).copy()
+    for idx, hours, value in entries:
+        out[np.ix_(np.atleast_1d(idx), np.atleast_1d(hours))] = float(value)
+    return out

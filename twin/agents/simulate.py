@@ -76,7 +76,8 @@ class DayResult:
         duration, distance, free_flow, resident, commute, route (link ids).
     link_hours : DataFrame
         One row per directed road link and simulated hour: link_id, road_id, hour, volume,
-        capacity_vph, vc, speed_kph, free_speed_kph, congested, length_m, highway.
+        capacity_vph (effective in that hour: signals, dark signals; 0 while closed), vc,
+        speed_kph, free_speed_kph, congested, length_m, highway, closed (no entry that hour).
     activities : DataFrame
         agent, activity, place_kind, place_id, start_s, end_s (not through traffic).
     hourly : DataFrame
@@ -271,24 +272,25 @@ def _link_hours(model: CityModel) -> pd.DataFrame:
     hours = np.arange(h0, h1)
     nl = g.n_links
     entries = res.link_entries[:, h0:h1]
-    cap = links.flow_cap_per_s * 3600.0
+    cap = model.capacity_vph()[:, h0:h1]
     vc = model.link_vc()[:, h0:h1]
     t = res.link_time_s[:, h0:h1]
-    speed = np.where(entries > 0, g.length_m[:, None] / np.maximum(t, 1e-6),
-                     (g.length_m / links.fft_s)[:, None]) * 3.6
+    free = g.length_m[:, None] / links.fft_by_hour()[:, h0:h1] * 3.6
+    speed = np.where(entries > 0, g.length_m[:, None] / np.maximum(t, 1e-6) * 3.6, free)
     road_ids = model.road_ids
     return pd.DataFrame({
         "link_id": np.repeat(g.link_ids.astype(str), len(hours)),
         "road_id": np.repeat(road_ids, len(hours)),
         "hour": np.tile(hours, nl),
         "volume": (entries / model.sample).ravel(),
-        "capacity_vph": np.repeat(cap / model.sample, len(hours)),
+        "capacity_vph": (cap / model.sample).ravel(),
         "vc": vc.ravel(),
         "speed_kph": speed.ravel(),
-        "free_speed_kph": np.repeat(g.length_m / links.fft_s * 3.6, len(hours)),
+        "free_speed_kph": free.ravel(),
         "congested": model.congested()[:, h0:h1].ravel(),
         "length_m": np.repeat(g.length_m, len(hours)),
         "highway": np.repeat(g.highway.astype(str), len(hours)),
+        "closed": links.closed_by_hour()[:, h0:h1].ravel(),
     })
 
 

@@ -293,13 +293,14 @@ def _input_hashes(s: Scenario, twin_file: Path) -> dict[str, str]:
 
 def engine_options(twin: Twin, day_hours: tuple[float, float] = (5.0, 24.0)
                    ) -> tuple[dict[str, Any], list[str]]:
-    """Model options for :func:`twin.agents.simulate.simulate` from ``twin.extras``, and notes.
+    """The engine inputs ``twin.extras`` holds, as explicit model options, and notes.
 
-    - ``extras["params"]["node_capacity_factor"]`` ({road node id: factor}) becomes
-      ``node_factor`` (the other nodes keep their control's factor);
-    - ``close_roads`` events become ``capacity_scale`` 0 on both directions of the roads (the
-      engine never routes over them). The engine has no time-dependent capacity yet: a closure
-      for some hours is applied to the whole day, and a note says so.
+    The day simulation reads ``twin.extras`` itself (:mod:`twin.agents.day_inputs`), so the
+    runner does not pass these; they are for callers that want the arrays: node capacity
+    factors and delays (``node_factor``, ``node_delay_s``), roads closed for the whole day
+    (``capacity_scale`` 0 on both directions), closed in some hours (``hourly_capacity``) and
+    dark signals (``hourly_node_factor``, ``hourly_node_delay_s``). Notes name ids that are not
+    in the twin.
 
     Examples
     --------
@@ -307,33 +308,17 @@ def engine_options(twin: Twin, day_hours: tuple[float, float] = (5.0, 24.0)
     >>> engine_options(Twin(layers={}, meta=new_meta("t", 3067)))
     ({}, [])
     """
-    params = twin.extras.get("params", {})
-    events = [e for e in twin.extras.get("events", []) if e.get("type") == "close_roads"]
-    factors = params.get("node_capacity_factor") or {}
-    opts: dict[str, Any] = {}
-    notes: list[str] = []
-    if not factors and not events:
-        return opts, notes
-    from twin.agents.mobility import load_engine_config, node_controls
+    extras = twin.extras or {}
+    if not (extras.get("params") or {}) and not extras.get("events"):
+        return {}, []
+    from twin.agents.day_inputs import engine_inputs
+    from twin.agents.mobility import load_engine_config
     from twin.network.roads import road_graph
 
     graph = road_graph(twin.layer("roads"), twin.layer("road_nodes"))
-    if factors:
-        nf, _ = node_controls(graph, load_engine_config())
-        idx = graph.node_index(list(factors))
-        nf[idx[idx >= 0]] = np.asarray(list(factors.values()), dtype=float)[idx >= 0]
-        opts["node_factor"] = nf
-    if events:
-        closed: set[str] = set()
-        for e in events:
-            start, end = [*list(e.get("hours") or [0, 24]), 24][:2]
-            if float(start) > day_hours[0] or float(end) < day_hours[1]:
-                notes.append(f"close_roads for hours [{start:g}, {end:g}) is applied to the "
-                             "whole day: the engine has no time-dependent capacity")
-            closed.update(str(i) for i in e.get("road_ids", []))
-        road_ids = twin.layer("roads")["id"].astype(str).to_numpy()[graph.road_index]
-        opts["capacity_scale"] = np.where(np.isin(road_ids, sorted(closed)), 0.0, 1.0)
-    return opts, notes
+    inputs = engine_inputs(twin, graph, load_engine_config(), start_h=day_hours[0],
+                           end_h=day_hours[1])
+    return inputs.link_options(), list(inputs.notes)
 
 
 def _accepts(func: Callable[..., Any], names: Sequence[str]) -> bool:
@@ -344,11 +329,12 @@ def _accepts(func: Callable[..., Any], names: Sequence[str]) -> bool:
         n in params for n in names)
 
 
-_PREPARED: dict[str, tuple[Twin, dict[str, float], dict[str, Any], list[str]]] = {}
+_PREPARED: dict[str, tuple[Twin, dict[str, float]]] = {}
 
 
-def _prepared(task: Mapping[str, Any]) -> tuple[Twin, dict[str, float], dict[str, Any],
-                                                list[str]]:
+def _prepared(task: Mapping[str, Any]) -> tuple[Twin, dict[str, float]]:
+    """The variant's twin (horizon and interventions applied) and its layer KPIs, once per
+    process."""
     key = str(task["config_hash"])
     if key not in _PREPARED:
         from twin.scenarios.kpis import layer_kpis
@@ -356,12 +342,9 @@ def _prepared(task: Mapping[str, Any]) -> tuple[Twin, dict[str, float], dict[str
         scenario = scenario_from_dict(task["scenario"])
         base = load_base_twin(str(task["twin_file"]))
         twin = prepare_twin(scenario, base)
-        runs = scenario.runs
-        opts, notes = engine_options(twin, (float(runs.get("start_hour", 5)),
-                                            float(runs.get("end_hour", 24))))
         if len(_PREPARED) >= 4:
             _PREPARED.pop(next(iter(_PREPARED)))
-        _PREPARED[key] = (twin, layer_kpis(twin), opts, notes)
+        _PREPARED[key] = (twin, layer_kpis(twin))
     return _PREPARED[key]
 
 
@@ -398,17 +381,17 @@ def run_task(task: Mapping[str, Any]) -> list[dict[str, Any]]:
             records.append({"rep": k, "seed": seed, "reused": True})
             continue
         t0, c0 = time.perf_counter(), time.process_time()
-        twin, layer, opts, notes = _prepared(task)
+        twin, layer = _prepared(task)
         t1, c1 = time.perf_counter(), time.process_time()
         runs = task["scenario"]["runs"]
         sample = float(task["scenario"]["population"].get("sample", 1.0))
-        opts = {**opts, "start_h": float(runs.get("start_hour", 5)),
+        opts = {"start_h": float(runs.get("start_hour", 5)),
                 "end_h": float(runs.get("end_hour", 24))}
         accepted = {n: v for n, v in opts.items() if _accepts(engine.simulate, [n])}
         dropped = sorted(n for n in set(opts) - set(accepted)
                          if (n, opts[n]) not in (("start_h", 5.0), ("end_h", 24.0)))
-        if dropped:
-            notes = [*notes, f"the engine does not take {', '.join(dropped)}: not applied"]
+        notes = [f"the engine does not take {', '.join(dropped)}: not applied"] if dropped \
+            else []
         opts = accepted
         result = engine.simulate(twin.copy(), seed=seed, iterations=int(runs["iterations"]),
                                  sample=sample, **opts)
