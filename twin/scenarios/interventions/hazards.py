@@ -9,8 +9,8 @@
 
 The engines read the events: routing for emergency response treats closed roads as impassable
 in their hours (:mod:`twin.agents.emergency`); the power and water solves take the outages in
-their hours (:mod:`twin.network.utilities`); the mobility engine closes the roads (for the whole
-day while it has no time-varying capacity: ``run.json`` notes it).
+their hours (:mod:`twin.network.utilities`); the mobility engine closes the roads in their
+hours (:mod:`twin.agents.day_inputs`).
 
 Importing this module also registers the service, emergency and camera-coverage KPIs with
 :mod:`twin.scenarios.kpis` (units, report groups, which direction is better).
