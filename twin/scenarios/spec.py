@@ -20,6 +20,13 @@ that cycles, and — when the twin is checked — zone and feature ids the twin 
 selectors that select nothing, and interventions that cannot be applied. Paths (``base``,
 ``twin``) are relative to the scenario file; ``twin: demo`` is the embedded demo twin.
 
+This module holds the :class:`Scenario` and :class:`Intervention` dataclasses, the keys and
+ranges of a scenario file, :func:`load_scenario` (a file and its bases, entry by entry) and
+:func:`scenario_from_dict`. The checks live beside it: ``_spec_values`` (YAML with line
+numbers, collected problems with a "did you mean", numbers, keys and intervention parameters)
+and ``_spec_twin`` (ids, selectors and a dry run against the twin; :func:`entry_file` is
+re-exported here).
+
 Examples
 --------
 >>> import tempfile, pathlib
@@ -34,20 +41,31 @@ twin._errors.ScenarioError: .../s.yaml: 1 problem(s):
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from twin._errors import ScenarioError, TwinError
+from twin._errors import ScenarioError
 from twin.layers.schemas import suggest
 from twin.layers.store import Twin
-from twin.scenarios.registry import InterventionType, Param, registry
-from twin.scenarios.selectors import SELECTOR_KEYS, select
+from twin.scenarios._spec_twin import _check_twin
+from twin.scenarios._spec_twin import entry_file as entry_file
+from twin.scenarios._spec_values import (
+    _INT_KEYS,
+    Key,
+    _fmt,
+    _keys,
+    _message,
+    _number,
+    _numbers,
+    _param,
+    _parse,
+    _Problems,
+    _str_list,
+)
+from twin.scenarios.registry import InterventionType, registry
 
 __all__ = [
     "COST_KEYS",
@@ -79,8 +97,6 @@ FINANCING_KEYS = {"model": None, "concession_years": (1, 99), "user_fees_per_yea
                   "availability_payment_per_year": (0.0, 1e12), "private_rate": (0.0, 0.5)}
 ENTRY_KEYS = ("type", "cost", "financing", "label")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_INT_KEYS = {"replications", "seed", "days", "iterations", "year", "base_year", "life_years",
-             "construction_years", "concession_years", "start_hour", "end_hour"}
 
 TwinProvider = Callable[[str], Twin]
 
@@ -192,276 +208,7 @@ def scenario_from_dict(data: Mapping[str, Any]) -> Scenario:
     )
 
 
-# --- YAML with line numbers ------------------------------------------------------------------
-
-Key = tuple[Any, ...]
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that also reads ``2.4e6`` and ``1e5`` as numbers (YAML 1.2), not text."""
-
-
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
-    list("-+0123456789."))
-
-
-def _parse(text: str, file: str) -> tuple[Any, dict[Key, int]]:
-    """Parse YAML; return the data and the 1-based line of every mapping key / list item."""
-    loader: _Loader | None = None
-    try:
-        loader = _Loader(text)
-        node = loader.get_single_node()
-        data = None if node is None else loader.construct_document(node)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        lines0 = str(err).splitlines() or [type(err).__name__]
-        problem = getattr(err, "problem", None) or lines0[0]
-        msg = f"{file}{line}: not valid YAML ({problem})"
-        raise ScenarioError(msg) from err
-    except RecursionError as err:
-        msg = f"{file}: the YAML is nested too deeply"
-        raise ScenarioError(msg) from err
-    finally:
-        if loader is not None:
-            loader.dispose()
-    lines: dict[Key, int] = {}
-    if node is not None:
-        lines[()] = node.start_mark.line + 1
-        stack: list[tuple[Key, yaml.Node]] = [((), node)]
-        seen: set[int] = set()
-        while stack:
-            path, n = stack.pop()
-            if id(n) in seen or len(path) > 50:
-                continue
-            seen.add(id(n))
-            if isinstance(n, yaml.MappingNode):
-                for k, v in n.value:
-                    key = k.value if isinstance(k, yaml.ScalarNode) else None
-                    lines.setdefault((*path, key), k.start_mark.line + 1)
-                    stack.append(((*path, key), v))
-            elif isinstance(n, yaml.SequenceNode):
-                for i, v in enumerate(n.value):
-                    lines.setdefault((*path, i), v.start_mark.line + 1)
-                    stack.append(((*path, i), v))
-    return data, lines
-
-
-class _Problems:
-    """Collects problems of one file with their lines."""
-
-    def __init__(self, file: str, lines: dict[Key, int]) -> None:
-        self.file = file
-        self.lines = lines
-        self.items: list[tuple[int, str]] = []
-
-    def line(self, path: Key) -> int:
-        p = tuple(str(k) if not isinstance(k, int) else k for k in path)
-        while p:
-            if p in self.lines:
-                return self.lines[p]
-            p = p[:-1]
-        return self.lines.get((), 1)
-
-    def add(self, path: Key, message: str) -> None:
-        where = ".".join(f"[{k}]" if isinstance(k, int) else str(k) for k in path)
-        where = where.replace(".[", "[")
-        self.items.append((self.line(path), f"{where}: {message}" if where else message))
-
-    def extend(self, other: list[str]) -> None:
-        self.items += [(0, m) for m in other]
-
-    def formatted(self) -> list[str]:
-        return [f"{self.file}:{ln}: {m}" if ln else m for ln, m in self.items]
-
-
-def _fmt(v: Any) -> str:
-    text = repr(v)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _number(value: Any, path: Key, rng: tuple[float, float] | None, probs: _Problems, *,
-            integer: bool = False) -> float | int | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        probs.add(path, f"must be a {'whole number' if integer else 'number'}, got {_fmt(value)}")
-        return None
-    if isinstance(value, float) and not math.isfinite(value):
-        probs.add(path, f"must be a finite number, got {value}")
-        return None
-    if integer and not float(value).is_integer():
-        probs.add(path, f"must be a whole number, got {value}")
-        return None
-    if rng is not None:
-        lo, hi = rng
-        if value < lo or value > hi:
-            probs.add(path, f"must be between {lo:g} and {hi:g}, got {value:g}")
-            return None
-    return int(value) if integer else float(value)
-
-
-def _keys(data: Any, path: Key, valid: Mapping[str, Any] | tuple[str, ...], probs: _Problems,
-          what: str = "key") -> dict[str, Any]:
-    """Check a mapping's keys; return it with the unknown keys dropped."""
-    if not isinstance(data, Mapping):
-        probs.add(path, f"must be a mapping with keys {', '.join(valid)}, got {_fmt(data)}")
-        return {}
-    out: dict[str, Any] = {}
-    names = list(valid)
-    for k, v in data.items():
-        if not isinstance(k, str) or k not in names:
-            probs.add((*path, str(k)), f"unknown {what}{suggest(str(k), names)}; "
-                      f"valid {what}s: {', '.join(names)}")
-            continue
-        out[k] = v
-    return out
-
-
-def _numbers(data: Any, path: Key, ranges: Mapping[str, tuple[float, float] | None],
-             probs: _Problems) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in _keys(data, path, tuple(ranges), probs).items():
-        val = _number(v, (*path, k), ranges[k], probs, integer=k in _INT_KEYS)
-        if val is not None:
-            out[k] = val
-    return out
-
-
-# --- parameters of interventions -------------------------------------------------------------
-
-def _str_list(value: Any) -> list[str] | None:
-    items = value if isinstance(value, list) else [value]
-    if not items or not all(isinstance(i, str | int) and not isinstance(i, bool)
-                            for i in items):
-        return None
-    return [str(i) for i in items]
-
-
-def _coords(value: Any, n_min: int) -> list[list[float]] | None:
-    if not isinstance(value, list) or len(value) < n_min:
-        return None
-    out = []
-    for p in value:
-        if (not isinstance(p, list) or len(p) != 2
-                or not all(isinstance(c, int | float) and not isinstance(c, bool)
-                           and math.isfinite(c) for c in p)):
-            return None
-        out.append([float(p[0]), float(p[1])])
-    return out
-
-
-def _where(value: Any, path: Key, probs: _Problems) -> dict[str, Any] | None:
-    data = _keys(value, path, SELECTOR_KEYS, probs, "selector key")
-    if not isinstance(value, Mapping):
-        return None
-    out: dict[str, Any] = {}
-    for k, v in data.items():
-        p = (*path, k)
-        if k in ("zone_ids", "ids", "zone_kind"):
-            ids = _str_list(v)
-            if ids is None:
-                probs.add(p, f"must be an id or a list of ids, got {_fmt(v)}")
-                continue
-            if k == "zone_kind":
-                kinds = ("old_district", "new_zone", "other")
-                bad = [x for x in ids if x not in kinds]
-                if bad:
-                    probs.add(p, f"{bad[0]!r} is not a zone kind{suggest(bad[0], kinds)}; "
-                              f"valid: {', '.join(kinds)}")
-                    continue
-            out[k] = ids
-        elif k == "bbox":
-            box = v if isinstance(v, list) and len(v) == 4 else None
-            nums = [c for c in (box or []) if isinstance(c, int | float)
-                    and not isinstance(c, bool) and math.isfinite(c)]
-            if box is None or len(nums) != 4 or not (nums[0] < nums[2] and nums[1] < nums[3]):
-                probs.add(p, f"must be [minx, miny, maxx, maxy] with min < max, got {_fmt(v)}")
-                continue
-            out[k] = [float(c) for c in nums]
-        else:
-            poly = v if isinstance(v, str) else _coords(v, 3)
-            if poly is None:
-                probs.add(p, f"must be a list of at least 3 [x, y] points or WKT, got {_fmt(v)}")
-                continue
-            out[k] = poly
-    if not value:
-        probs.add(path, f"must select something: give one of {', '.join(SELECTOR_KEYS)}")
-    return out
-
-
-def _param(spec: Param, value: Any, path: Key, probs: _Problems) -> Any:
-    t = spec.type
-    if t in ("float", "int"):
-        rng = None if spec.min is None and spec.max is None else (
-            -math.inf if spec.min is None else spec.min, math.inf if spec.max is None
-            else spec.max)
-        return _number(value, path, rng, probs, integer=t == "int")
-    if t == "str":
-        if isinstance(value, int) and not isinstance(value, bool) and spec.layer:
-            value = str(value)
-        if not isinstance(value, str):
-            probs.add(path, f"must be text, got {_fmt(value)}")
-            return None
-        if spec.allowed and value not in spec.allowed:
-            probs.add(path, f"{value!r} is not allowed{suggest(value, spec.allowed)}; "
-                      f"valid: {', '.join(spec.allowed)}")
-            return None
-        return value
-    if t == "bool":
-        if not isinstance(value, bool):
-            probs.add(path, f"must be true or false, got {_fmt(value)}")
-            return None
-        return value
-    if t == "ids":
-        ids = _str_list(value)
-        if ids is None:
-            probs.add(path, f"must be an id or a list of ids, got {_fmt(value)}")
-        return ids
-    if t == "where":
-        return _where(value, path, probs)
-    if t == "geometry":
-        geom = value if isinstance(value, str) else _coords(value, 2)
-        if geom is None:
-            probs.add(path, f"must be a list of at least 2 [x, y] points or WKT, got {_fmt(value)}")
-        return geom
-    if t == "point":
-        pt = _coords([value], 1) if isinstance(value, list) else None
-        if pt is None:
-            probs.add(path, f"must be a point [x, y], got {_fmt(value)}")
-            return None
-        return pt[0]
-    if t == "points":
-        pts = _coords(value, 1)
-        if pts is None:
-            probs.add(path, f"must be a list of [x, y] points, got {_fmt(value)}")
-        return pts
-    if t == "polygon":
-        geom = value if isinstance(value, str) else _coords(value, 3)
-        if geom is None:
-            probs.add(path, f"must be a list of at least 3 [x, y] points or WKT, got {_fmt(value)}")
-        return geom
-    if t == "hours":
-        ok = (isinstance(value, list) and len(value) == 2
-              and all(isinstance(h, int | float) and not isinstance(h, bool) for h in value))
-        if not ok or not 0 <= value[0] < value[1] <= 24:
-            probs.add(path, f"must be [start, end] hours with 0 <= start < end <= 24, "
-                      f"got {_fmt(value)}")
-            return None
-        return [float(value[0]), float(value[1])]
-    if t == "list":
-        if not isinstance(value, list):
-            probs.add(path, f"must be a list, got {_fmt(value)}")
-            return None
-        return value
-    if t == "dict":
-        if not isinstance(value, Mapping):
-            probs.add(path, f"must be a mapping, got {_fmt(value)}")
-            return None
-        return dict(value)
-    probs.add(path, f"parameter type {t!r} is not supported")  # a registry bug
-    return None
-
+# --- interventions and their costs -----------------------------------------------------------
 
 def _financing(value: Any, path: Key, probs: _Problems) -> dict[str, Any] | None:
     if isinstance(value, str):
@@ -664,76 +411,6 @@ def _kpis(value: Any, probs: _Problems) -> tuple[str, ...]:
         else:
             out.append(n)
     return tuple(out)
-
-
-def _message(file: str, problems: list[str]) -> str:
-    return f"{file}: {len(problems)} problem(s):\n" + "\n".join(f"  {p}" for p in problems)
-
-
-def _check_twin(scenario: Scenario, twin: Twin) -> list[str]:
-    """Ids, selectors and a dry run of the interventions against the twin."""
-    import copy
-
-    import numpy as np
-
-    from twin.scenarios.horizon import apply_horizon
-
-    out: list[str] = []
-    types = registry()
-    work = twin.copy()
-    work.extras = copy.deepcopy(twin.extras)
-    try:
-        work = apply_horizon(work, scenario.horizon)
-    except TwinError as err:
-        out.append(f"{scenario.file}: horizon: {err}")
-    position: dict[str, int] = {}
-    for i, entry in enumerate(scenario.interventions):
-        k = position[entry.origin] = position.get(entry.origin, -1) + 1
-        where = (f"{entry_file(scenario, entry)}:{entry.line}: interventions[{k}] "
-                 f"({entry.type})")
-        found = False
-        for name, spec in types[entry.type].params.items():
-            value = entry.params.get(name)
-            if value is None or spec.layer is None:
-                continue
-            try:
-                if spec.type == "where":
-                    if not len(select(work, spec.layer, value)):
-                        out.append(f"{where}.{name}: selects no {spec.layer} features")
-                        found = True
-                elif spec.type in ("ids", "str"):
-                    ids = value if isinstance(value, list) else [value]
-                    have = set(work.layer(spec.layer)["id"].astype(str))
-                    for v in ids:
-                        if str(v) not in have:
-                            out.append(f"{where}.{name}: {spec.layer} feature {str(v)!r} does "
-                                       f"not exist in the twin{suggest(str(v), sorted(have))}")
-                            found = True
-            except ScenarioError as err:
-                text = str(err)
-                text = text[len(name) + 1:] if text.startswith((f"{name}.", f"{name}:")) \
-                    else f" {text}"
-                out.append(f"{where}.{name}{'' if text.startswith(' ') else '.'}"
-                           f"{text}".replace(".:", ":"))
-                found = True
-        if found:
-            continue
-        try:
-            work = types[entry.type].func(work, copy.deepcopy(entry.params),
-                                          np.random.default_rng([int(scenario.runs["seed"]), i]))
-        except TwinError as err:
-            out.append(f"{where}: cannot be applied: {err}")
-    return out
-
-
-def entry_file(scenario: Scenario, entry: Intervention) -> str:
-    """The file that declared an intervention (the scenario's or one of its bases')."""
-    s: Scenario | None = scenario
-    while s is not None:
-        if s.name == entry.origin:
-            return s.file
-        s = s.base
-    return scenario.file
 
 
 def load_scenario(path: str | Path, *, twin: Twin | None = None,
