@@ -31,13 +31,15 @@ def _cfg(**rates: dict[str, float]) -> ServicesConfig:
                                                            **rates})
 
 
-def day_of(acts: pd.DataFrame, sample: float = 1.0) -> DayResult:
-    """A DayResult holding only activities (what the service analysis reads)."""
+def day_of(acts: pd.DataFrame, sample: float = 1.0, online: list[str] = ()) -> DayResult:
+    """A DayResult holding only activities and visits done online (what the analysis reads)."""
     import geopandas as gpd
 
     return DayResult(kpis={}, trips=pd.DataFrame(), link_hours=pd.DataFrame(), activities=acts,
                      hourly=pd.DataFrame(), gaps=[], timings={}, unrouted={},
-                     link_geometry=gpd.GeoSeries([]), run={"sample": sample})
+                     link_geometry=gpd.GeoSeries([]), run={"sample": sample},
+                     online_visits=pd.DataFrame({"agent": [f"o{i}" for i in range(len(online))],
+                                                 "place_id": list(online)}))
 
 
 def visits(place: str, hours: list[float]) -> pd.DataFrame:
@@ -182,11 +184,12 @@ def test_e_services_cut_service_centre_waits() -> None:
     twin = small_twin()
     fac = twin.layers["facilities"]
     fac.loc[fac["id"] == "f3", "capacity"] = 3.0
-    day = day_of(visits("f3", [9.5] * 30))
-    before, _ = services_day(twin, day, np.random.default_rng(5))
+    before, _ = services_day(twin, day_of(visits("f3", [9.5] * 30)), np.random.default_rng(5))
     online = e_services(twin.copy(), {"share": 0.6}, np.random.default_rng(0))
-    after, tables = services_day(online, day, np.random.default_rng(5))
-    assert after["service_online_visits"] > 10
+    after, tables = services_day(online, day_of(visits("f3", [9.5] * 12), online=["f3"] * 18),
+                                 np.random.default_rng(5))
+    assert after["service_online_visits"] == 18
+    assert after["service_centre_visits"] == before["service_centre_visits"] == 30
     assert after["service_centre_wait_mean_min"] < before["service_centre_wait_mean_min"]
     assert after["service_centre_served_same_day_share"] >= before[
         "service_centre_served_same_day_share"]
@@ -220,6 +223,34 @@ def test_facility_add_cuts_waits_in_the_day(busy_rates: ServicesConfig,
     assert out["more"]["clinic_served_same_day_share"] > out["base"][
         "clinic_served_same_day_share"]
     assert out["base"]["clinic_utilisation_mean"] > 0.9
+
+
+def test_e_services_take_visits_out_of_the_day(monkeypatch: pytest.MonkeyPatch) -> None:
+    import twin.agents.services as svc
+    from twin.agents.simulate import simulate
+
+    rates = _cfg(**{k: {"service_centre": 0.5} for k in ("worker", "student", "retiree",
+                                                        "other")})
+    monkeypatch.setattr(svc, "load_services_config", lambda path=None: rates)  # noqa: ARG005
+    base = small_twin()
+    online = e_services(base.copy(), {"share": 0.6}, np.random.default_rng(0))
+    days = {name: simulate(t, seed=3, iterations=1) for name, t in (("base", base),
+                                                                     ("online", online))}
+    def trips_to(day: DayResult) -> int:
+        return int((day.trips["purpose"] == "service").sum())
+
+    n_base, n_online = trips_to(days["base"]), trips_to(days["online"])
+    done = len(days["online"].online_visits)
+    assert len(days["base"].online_visits) == 0
+    assert n_base > 100
+    # about 60% of the visits go online; those agents make no trip to the service centre
+    assert 0.5 < done / n_base < 0.7
+    assert n_online < 0.5 * n_base
+    assert set(days["online"].online_visits["place_id"]) == {"f3"}
+    assert days["online"].kpis["vehicle_km"] <= days["base"].kpis["vehicle_km"]
+    kpis, _ = services_day(online, days["online"], np.random.default_rng(0), config=rates)
+    assert kpis["service_online_visits"] == done
+    assert kpis["service_centre_visits"] == n_online + done
 
 
 def test_early_visitors_wait_from_opening() -> None:

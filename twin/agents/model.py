@@ -263,7 +263,7 @@ class CityModel(mesa.Model):
         self.plans: Plans = build_plans(
             pop, self.external, self.places, z, g, self.walk, transit, self.route_cost,
             self.links.fft_s, self.config, self.ext_config, self.rng, start_s=self.start_s,
-            end_s=self.end_s)
+            end_s=self.end_s, online_share=_online_share(twin))
         if self.plans.n_trips == 0 and self.plans.unrouted:
             reasons = "; ".join(f"{v} {k}" for k, v in self.plans.unrouted.items())
             msg = f"no agent could be routed: {reasons}"
@@ -510,3 +510,9 @@ def _overlay(dense: np.ndarray, entries: Any) -> np.ndarray:
     for idx, hours, value in entries:
         out[np.ix_(np.atleast_1d(idx), np.atleast_1d(hours))] = float(value)
     return out
+
+
+def _online_share(twin: Twin) -> float:
+    """Share of the service-centre visits done online (``e_services``), from the extras."""
+    share = (twin.extras.get("params") or {}).get("e_services_share", 0.0) or 0.0
+    return min(max(float(share), 0.0), 1.0)

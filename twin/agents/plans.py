@@ -217,6 +217,9 @@ class Plans:
         Initial (free-flow) road route of every trip (empty unless car).
     unrouted : dict
         Reason -> number of agents (or through trips) that could not be routed.
+    online_agent, online_place : ndarray of int
+        Service-centre visits done online (e-services): the agent and the facility it would
+        have gone to. They make no trip.
     """
 
     agent_id: np.ndarray
@@ -238,6 +241,8 @@ class Plans:
     route_ptr: np.ndarray
     route_links: np.ndarray
     unrouted: dict[str, int] = field(default_factory=dict)
+    online_agent: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    online_place: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     @property
     def n_trips(self) -> int:
@@ -404,7 +409,8 @@ def build_plans(pop: Population, ext: ExternalDemand, places: Places, zones: Zon
                 link_cost: np.ndarray, link_time: np.ndarray, config: PopulationConfig,
                 ext_config: ExternalConfig,
                 rng: np.random.Generator, *, start_s: float = 5 * 3600,
-                end_s: float = 24 * 3600, services: ServicesConfig | None = None) -> Plans:
+                end_s: float = 24 * 3600, services: ServicesConfig | None = None,
+                online_share: float = 0.0) -> Plans:
     """Activities, trips, modes and departure times of every agent for one day.
 
     Parameters
@@ -429,6 +435,10 @@ def build_plans(pop: Population, ext: ExternalDemand, places: Places, zones: Zon
         Visit rates to public facilities (default ``agents/services.yaml``): residents'
         ``service`` activities (:func:`twin.agents.services.add_service_visits`), at a
         facility of the visited kind drawn by a gravity model on free-flow minutes x capacity.
+    online_share : float
+        Share of the service-centre visits done online (e-services): those visits are taken
+        out of the chains (no trip; a home-service-home chain becomes a day at home) and kept
+        in ``Plans.online_agent`` / ``online_place``.
 
     Returns
     -------
@@ -442,6 +452,7 @@ def build_plans(pop: Population, ext: ExternalDemand, places: Places, zones: Zon
     from twin.agents.services import (
         add_service_visits,
         draw_visit_places,
+        go_online,
         load_services_config,
         visited_kinds,
     )
@@ -479,6 +490,14 @@ def build_plans(pop: Population, ext: ExternalDemand, places: Places, zones: Zon
             v = np.flatnonzero((visit_kind == kind) & (act_type == "service") & (seq == k))
             act_place[v] = draw_visit_places(act_place[v - 1], str(kind), places, zones,
                                              float(svc.visit_beta_per_min), rng)
+    online_agent = online_place = np.zeros(0, np.int64)
+    if online_share > 0:
+        keep_act, online = go_online(act_agent, act_type, act_place, visit_kind,
+                                     online_share, rng)
+        online_agent, online_place = act_agent[online], act_place[online]
+        act_agent, act_type, act_place = act_agent[keep_act], act_type[keep_act], \
+            act_place[keep_act]
+        seq = seq[keep_act]
     duration = _durations(act_type, config, rng)
     # trips between consecutive activities of an agent
     same = act_agent[1:] == act_agent[:-1]
@@ -576,7 +595,8 @@ def build_plans(pop: Population, ext: ExternalDemand, places: Places, zones: Zon
         trip_purpose=purpose[keep], trip_origin=o[keep], trip_dest=d[keep],
         trip_depart_s=depart[keep], trip_mode=np.array(MODES, dtype=object)[mode[keep]],
         trip_time_s=time_s[keep], trip_distance_m=dist[keep], route_ptr=ptr2,
-        route_links=links, unrouted=unrouted)
+        route_links=links, unrouted=unrouted, online_agent=online_agent,
+        online_place=online_place)
 
 
 def _renumber(acts: np.ndarray, kept: np.ndarray) -> np.ndarray:

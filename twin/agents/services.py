@@ -13,9 +13,9 @@
   ``simulate`` adds its KPIs and writes ``facilities.parquet`` and ``facility_hours.parquet``.
 
 With e-services (``twin.extras["params"]["e_services_share"]`` = s, the ``e_services``
-intervention) a share s of the service-centre visits is done online: those visitors do not
-queue (they count as served the same day, without a wait). The agents' trips are those of the
-plans: the travel saved by e-services is not taken out of the mobility day.
+intervention) a share s of the service-centre visits is done online (:func:`go_online`, in the
+plans): those visitors make no trip and do not queue; they count as visits served the same
+day, without a wait (``DayResult.online_visits``).
 
 Examples
 --------
@@ -52,6 +52,7 @@ __all__ = [
     "add_service_visits",
     "draw_visit_places",
     "facility_kinds",
+    "go_online",
     "load_services_config",
     "queue_starts",
     "service_kpi_info",
@@ -254,6 +255,34 @@ def add_service_visits(agent_type: np.ndarray, act_agent: np.ndarray, act_seq: n
     return a, s, t, vk
 
 
+def go_online(act_agent: np.ndarray, act_type: np.ndarray, act_place: np.ndarray,
+              visit_kind: np.ndarray, share: float, rng: np.random.Generator
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """(activities kept, visits done online): a ``share`` of the service-centre visits.
+
+    E-services: the visits done online leave the chains (they make no trip); a chain left
+    with the same home twice in a row (home-service-home) keeps one.
+
+    Examples
+    --------
+    >>> keep, online = go_online(np.array([0, 0, 0]), np.array(["home", "service", "home"]),
+    ...                          np.array([5, 9, 5]), np.array(["", "service_centre", ""]),
+    ...                          1.0, np.random.default_rng(0))
+    >>> keep.tolist(), online.tolist()
+    ([True, False, False], [False, True, False])
+    """
+    visit = np.flatnonzero((act_type == "service") & (visit_kind == "service_centre"))
+    online = np.zeros(len(act_type), bool)
+    online[visit[rng.random(visit.size) < share]] = True
+    keep = ~online
+    rows = np.flatnonzero(keep)
+    a, t, p = act_agent[rows], act_type[rows], act_place[rows]
+    twice = np.zeros(len(rows), bool)
+    twice[1:] = (a[1:] == a[:-1]) & (t[1:] == "home") & (t[:-1] == "home") & (p[1:] == p[:-1])
+    keep[rows[twice]] = False
+    return keep, online
+
+
 def _visit_weight(places: Places, kind: str) -> np.ndarray:
     cap = np.where((places.kind == "facility") & (places.use == kind), places.capacity, 0.0)
     return np.nan_to_num(np.maximum(cap, 0.0))
@@ -406,7 +435,7 @@ def _hourly(fid: str, arrive: np.ndarray, start: np.ndarray, open_s: float, clos
                          "queue_end": queue * w, "wait_mean_min": mean_wait})
 
 
-def services_day(twin: Twin, result: DayResult, rng: np.random.Generator, *,
+def services_day(twin: Twin, result: DayResult, rng: np.random.Generator, *,  # noqa: ARG001
                  config: ServicesConfig | None = None
                  ) -> tuple[dict[str, float], dict[str, pd.DataFrame]]:
     """Queues at the twin's facilities from a simulated day: KPIs and result tables.
@@ -415,7 +444,9 @@ def services_day(twin: Twin, result: DayResult, rng: np.random.Generator, *,
     start. Each facility serves ``capacity`` visitors per hour while open (scaled by the
     simulated sample), with ``capacity x service_min / 60`` desks (:func:`queue_starts`).
     A visitor's wait runs from the arrival, or from opening for one who came early (the time
-    before opening is spent waiting for the doors, not for the service).
+    before opening is spent waiting for the doors, not for the service). Visits done online
+    (``result.online_visits``) are served without a wait. No draw is made: ``rng`` is the
+    day-analysis signature.
 
     Returns
     -------
@@ -435,7 +466,7 @@ def services_day(twin: Twin, result: DayResult, rng: np.random.Generator, *,
     acts = result.activities
     visits = acts[(acts["activity"].astype(str) == "service")
                   & (acts["place_kind"].astype(str) == "facility")]
-    online_share = float((twin.extras.get("params") or {}).get("e_services_share", 0.0) or 0.0)
+    done_online = result.online_visits["place_id"].astype(str).value_counts()
     rows, hourly = [], []
     waits: dict[str, list[np.ndarray]] = {}
     for rec in fac.to_dict("records"):
@@ -445,10 +476,8 @@ def services_day(twin: Twin, result: DayResult, rng: np.random.Generator, *,
         arrive = visits.loc[visits["place_id"].astype(str) == fid,
                             "start_s"].to_numpy(float)
         arrive = np.sort(arrive[np.isfinite(arrive)])   # not there by the end of the day: out
-        online = np.zeros(len(arrive), bool)
-        if kind == "service_centre" and online_share > 0:
-            online = rng.random(len(arrive)) < online_share
-        inperson = arrive[~online]
+        n_online = int(done_online.get(fid, 0))
+        inperson = arrive
         cap = max(float(capacity), 0.0) * sample     # visitors per hour, as simulated
         if cap > 0:
             servers = max(1, round(cap * spec["service_min"] / 60.0))
@@ -469,7 +498,7 @@ def services_day(twin: Twin, result: DayResult, rng: np.random.Generator, *,
             "facility_id": fid, "kind": kind, "name": rec["name"],
             "capacity_vph": float(capacity), "open_h": f"{spec['open_h'][0]:g}-"
             f"{spec['open_h'][1]:g}", "servers": round(servers / sample) if servers else 0,
-            "visits": len(arrive) * w, "online": float(online.sum()) * w,
+            "visits": (len(arrive) + n_online) * w, "online": float(n_online) * w,
             "served": float(served.sum()) * w, "unserved": float((~served).sum()) * w,
             "wait_mean_min": float(wait.mean()) if len(wait) else 0.0,
             "wait_p90_min": _quantile(wait, 0.9),

@@ -80,6 +80,8 @@ class DayResult:
         speed_kph, free_speed_kph, congested, length_m, highway, closed (no entry that hour).
     activities : DataFrame
         agent, activity, place_kind, place_id, start_s, end_s (not through traffic).
+    online_visits : DataFrame
+        agent, place_id: the service-centre visits done online (e-services; no trip).
     hourly : DataFrame
         The model's DataCollector: one row per simulated hour.
     gaps : list of float
@@ -113,6 +115,8 @@ class DayResult:
     run: dict[str, Any] = field(default_factory=dict)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     utilities: Any = None
+    online_visits: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        {"agent": pd.Series([], dtype=str), "place_id": pd.Series([], dtype=str)}))
 
     @property
     def unrouted_agents(self) -> int:
@@ -201,7 +205,10 @@ def simulate(twin: Twin, *, seed: int, iterations: int = 5, sample: float = 1.0,
     day = DayResult(kpis=kpis, trips=trips, link_hours=link_hours, activities=activities,
                     hourly=model.datacollector.get_model_vars_dataframe().reset_index(drop=True),
                     gaps=list(model.gaps), timings=timings, unrouted=unrouted,
-                    link_geometry=_geometry(model, twin), run=run)
+                    link_geometry=_geometry(model, twin), run=run,
+                    online_visits=pd.DataFrame({
+                        "agent": model.plans.agent_id[model.plans.online_agent].astype(str),
+                        "place_id": model.places.ids[model.plans.online_place].astype(str)}))
     if utilities:
         t0 = time.perf_counter()
         ud = solve_utilities(twin, activities, sample=model.sample)
