@@ -248,6 +248,8 @@ class CityModel(mesa.Model):
         metres = np.where(self.links.closed, np.inf, g.length_m)
         metres_gw = travel_time_matrix(g, gw.node, gw.node, cost=np.minimum(metres, CLOSED_COST))
         metres_gw[metres_gw >= CLOSED_COST] = np.inf
+        if self.links.closed.any():
+            self.notes.extend(_cut_gateways(g.node_ids[gw.node], metres_gw))
         self.population = synthesize(
             self.places, z, self.config, self.rng, sample=self.sample,
             gateway_minutes=minutes_out, gateway_weight=gw.exit_vph * gw.exit_weight)
@@ -516,3 +518,22 @@ def _online_share(twin: Twin) -> float:
     """Share of the service-centre visits done online (``e_services``), from the extras."""
     share = (twin.extras.get("params") or {}).get("e_services_share", 0.0) or 0.0
     return min(max(float(share), 0.0), 1.0)
+
+
+def _cut_gateways(ids: np.ndarray, metres: np.ndarray) -> list[str]:
+    """A note naming the gateways the day's closures cut off from every other gateway.
+
+    Examples
+    --------
+    >>> _cut_gateways(np.array(["g1", "g2", "g3"]),
+    ...               np.array([[0, 5, np.inf], [5, 0, np.inf], [np.inf, np.inf, 0]]))[0][:39]
+    'closed roads cut gateway(s) g3 off from'
+    """
+    off = np.eye(len(ids), dtype=bool)
+    cut = ~(np.isfinite(np.where(off, np.inf, metres)).any(axis=1)
+            | np.isfinite(np.where(off, np.inf, metres)).any(axis=0))
+    if len(ids) < 2 or not cut.any():
+        return []
+    return [f"closed roads cut gateway(s) {', '.join(map(str, ids[cut]))} off from every other "
+            "gateway: no through traffic enters or leaves there (it is not generated, not "
+            "re-routed)"]
