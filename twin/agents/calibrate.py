@@ -7,14 +7,15 @@
   ``sensor_observations`` table (:attr:`twin.layers.store.Twin.observations`).
 - :func:`geh`: ``sqrt(2 (M - C)^2 / (M + C))`` of hourly flows M (simulated) and C (counted);
   the standard asks for GEH < 5 on at least 85 % of the counts.
-- :func:`calibrate`: simulate the day, compare, adjust, repeat. The adjustable demand is the
-  through traffic of ``agents/external.yaml`` (most cars a district's counters see): its level
-  (``peak_share_of_capacity``, all classes), its split over the entry gateways (per-gateway
-  ``through_scale``: the trip rates) and its departure-time profile (``hourly_profile``). Each
-  round splits every simulated count into the through traffic of each entry gateway and
-  departure hour (from the routes of the day's trips) plus the rest, fits the three sets of
-  multipliers to the counts (multiplicative updates of a Poisson fit), applies them damped,
-  and simulates again. :func:`write_calibrated` writes the adjusted profile as a new YAML file.
+- :func:`calibrate`: simulate the day, compare, adjust, repeat. The demand it adjusts
+  (:mod:`twin.agents.calibrate_profile`): the residents' trip rates per type (the chains that
+  leave home, ``agents/population.yaml``), the departure-time profile (per-hour multipliers of
+  the departure densities, ``departure_hour_factor``), the in-commuters' car share and the
+  through traffic (level, per entry gateway, per hour; ``agents/external.yaml``). Each round
+  splits every simulated count by lever from the routes of the day's trips, fits the
+  multipliers to the counts (:mod:`twin.agents.calibrate_fit`), applies them damped and
+  simulates again. :func:`write_calibrated` and :func:`write_calibrated_population` write the
+  adjusted profiles as new YAML files.
 
 Examples
 --------
@@ -24,27 +25,41 @@ Examples
 
 from __future__ import annotations
 
-import copy
-import io
-import re
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
-import yaml
 
-from twin._errors import Finding, LayerError, SimulationError, ValidationError
+from twin._errors import LayerError, SimulationError
+from twin.agents.calibrate_counts import COUNT_KINDS, import_counts, read_counts
+from twin.agents.calibrate_fit import (
+    LEVERS,
+    Decomposition,
+    Multipliers,
+    decompose,
+    fit_multipliers,
+)
+from twin.agents.calibrate_profile import (
+    IN_COMMUTER,
+    adjusted_external,
+    adjusted_population,
+    external_yaml,
+    population_yaml,
+    rate_caps,
+    write_text_atomic,
+)
 from twin.agents.external import ExternalConfig, load_external_config
+from twin.agents.population import PopulationConfig, load_population_config
 from twin.agents.services import ServicesConfig, load_services_config
 from twin.layers.store import Twin
 
 __all__ = [
     "COUNT_KINDS",
+    "LEVERS",
     "CalibrationResult",
     "FitStats",
     "calibrate",
@@ -55,11 +70,9 @@ __all__ = [
     "read_counts",
     "simulated_counts",
     "write_calibrated",
+    "write_calibrated_population",
 ]
 
-#: Sensor kinds whose observations are vehicle counts.
-COUNT_KINDS = ("traffic_counter", "camera")
-_HHMM = re.compile(r"^\s*(\d{1,2})(?::(\d{2}))?(?::(\d{2}))?\s*$")
 Progress = Callable[[int, "FitStats"], None]
 
 
@@ -75,161 +88,6 @@ def geh(simulated: np.ndarray, observed: np.ndarray) -> np.ndarray:
     c = np.asarray(observed, dtype=float)
     s = m + c
     return np.sqrt(np.divide(2.0 * (m - c) ** 2, s, out=np.zeros_like(s), where=s > 0))
-
-
-# --- reading counts --------------------------------------------------------------------------
-
-def _hour(value: Any) -> tuple[int | None, str | None]:
-    """Hour of day (0-23) and the date, if the value holds one; (None, None) if malformed."""
-    if isinstance(value, int | np.integer) or (isinstance(value, float | np.floating)
-                                                and float(value).is_integer()):
-        h = int(value)
-        return (h, None) if 0 <= h <= 23 else (None, None)
-    text = str(value).strip()
-    m = _HHMM.match(text)
-    if m:
-        h = int(m.group(1))
-        mins = int(m.group(2) or 0)
-        return (h, None) if 0 <= h <= 23 and 0 <= mins <= 59 else (None, None)
-    try:
-        ts = pd.Timestamp(text)
-    except (ValueError, TypeError):
-        return None, None
-    if pd.isna(ts) or not re.search(r"\d{1,2}:\d{2}", text):
-        return None, None
-    return int(ts.hour), ts.date().isoformat()
-
-
-def read_counts(path: str | Path, twin: Twin) -> pd.DataFrame:
-    """Read and check a counts CSV against the twin's sensors.
-
-    Columns: ``sensor_id``, ``hour`` (0-23, ``HH:MM`` or a date-time such as
-    ``2026-05-04T08:00``), ``count`` (vehicles in that hour, >= 0) and optionally ``date``
-    (``YYYY-MM-DD``).
-
-    Returns
-    -------
-    DataFrame
-        sensor_id (str), hour (int), count (float), date (str or None).
-
-    Raises
-    ------
-    ValidationError
-        Listing every problem: missing columns, unknown sensor ids, sensors that do not count
-        traffic, malformed hours or dates, negative or non-numeric counts, duplicate rows.
-
-    Examples
-    --------
-    >>> # read_counts("counts.csv", read_twin("demo.twin.gpkg")).head()
-    """
-    p = Path(path)
-    src = str(p)
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-        raw = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError,
-            pd.errors.EmptyDataError) as err:
-        msg = f"{p}: cannot read the counts ({err}); give a CSV with sensor_id, hour, count"
-        raise LayerError(msg) from err
-    raw.columns = [str(c).strip().lower() for c in raw.columns]
-    missing = [c for c in ("sensor_id", "hour", "count") if c not in raw.columns]
-    if missing:
-        msg = (f"{p}: missing column(s) {', '.join(missing)}; a counts CSV has sensor_id, hour, "
-               f"count and optionally date (it has: {', '.join(raw.columns)})")
-        raise LayerError(msg)
-    sensors = twin.layer("sensors")
-    kinds = dict(zip(sensors["id"].astype(str), sensors["kind"].astype(str), strict=True)) \
-        if len(sensors) else {}
-    findings: list[Finding] = []
-
-    def bad(row: int, fld: str, rule: str, message: str) -> None:
-        findings.append(Finding("error", rule, message, layer="sensor_observations",
-                                feature=f"row {row + 2}", field=fld, source=src))
-
-    ids = raw["sensor_id"].astype(str).str.strip()
-    hours: list[int | None] = []
-    dates: list[str | None] = []
-    counts = pd.to_numeric(raw["count"].str.strip(), errors="coerce")
-    for i in range(len(raw)):
-        sid = ids.iloc[i]
-        if sid not in kinds:
-            near = sorted(kinds)[:8]
-            bad(i, "sensor_id", "unknown_sensor",
-                f"sensor {sid!r} is not in the twin's sensors layer (sensors: "
-                f"{', '.join(near)}{', ...' if len(kinds) > 8 else ''}); add it with `twin "
-                "layers edit` or fix the id")
-        elif kinds[sid] not in COUNT_KINDS:
-            bad(i, "sensor_id", "not_a_counter",
-                f"sensor {sid!r} is a {kinds[sid]} sensor; counts need a "
-                f"{' or '.join(COUNT_KINDS)}")
-        h, d = _hour(raw["hour"].iloc[i])
-        if h is None:
-            bad(i, "hour", "time", f"malformed hour {raw['hour'].iloc[i]!r}: give 0-23, HH:MM "
-                "or a date-time such as 2026-05-04T08:00")
-        hours.append(h)
-        if "date" in raw.columns and str(raw["date"].iloc[i]).strip():
-            text = str(raw["date"].iloc[i]).strip()
-            try:
-                d = pd.Timestamp(text).date().isoformat()
-            except (ValueError, TypeError):
-                bad(i, "date", "time", f"malformed date {text!r}: give YYYY-MM-DD")
-        dates.append(d)
-        c = counts.iloc[i]
-        if pd.isna(c) or not np.isfinite(c):
-            bad(i, "count", "type", f"count {raw['count'].iloc[i]!r} is not a number")
-        elif c < 0:
-            bad(i, "count", "range", f"count {c:g} is negative; counts are vehicles per hour "
-                ">= 0")
-    out = pd.DataFrame({"sensor_id": ids.to_numpy(), "hour": hours,
-                        "count": counts.to_numpy(float), "date": dates})
-    if not findings:
-        dup = out.duplicated(["sensor_id", "hour", "date"], keep="first")
-        for k in np.flatnonzero(dup.to_numpy()).tolist():
-            bad(k, "hour", "duplicate", f"sensor {out['sensor_id'].iloc[k]} hour "
-                f"{out['hour'].iloc[k]} (date {out['date'].iloc[k]}) is given twice")
-    if findings:
-        raise ValidationError(findings, header=f"{p}: the counts do not fit the twin")
-    if len(out) == 0:
-        msg = f"{p}: no counts in the file"
-        raise LayerError(msg)
-    out["hour"] = out["hour"].astype(int)
-    return out
-
-
-def import_counts(twin_path: str | Path, csv: str | Path, *, replace: bool = False,
-                  author: str | None = None) -> tuple[Twin, pd.DataFrame]:
-    """Add the counts of a CSV to the twin file's ``sensor_observations`` table.
-
-    Rows for the same sensor, hour and date replace earlier ones (``replace``: the whole table).
-    The twin is written back atomically, its edit history kept.
-
-    Returns
-    -------
-    (twin, counts)
-
-    Examples
-    --------
-    >>> # import_counts("demo.twin.gpkg", "counts.csv")[1].shape
-    """
-    from twin.layers.store import read_twin, write_twin
-
-    twin = read_twin(twin_path)
-    counts = read_counts(csv, twin)
-    old = twin.observations
-    if old is not None and len(old) and not replace:
-        keep = old[["sensor_id", "hour", "count", "date"]].copy() if "date" in old else \
-            old.assign(date=None)[["sensor_id", "hour", "count", "date"]]
-        keep["sensor_id"] = keep["sensor_id"].astype(str)
-        keep["hour"] = pd.to_numeric(keep["hour"], errors="coerce").astype(int)
-        merged = pd.concat([keep, counts], ignore_index=True)
-        counts_all = merged.drop_duplicates(["sensor_id", "hour", "date"], keep="last")
-    else:
-        counts_all = counts
-    twin.observations = counts_all.reset_index(drop=True)
-    twin.extras["history"] = {"author": author, "message": f"imported counts from "
-                              f"{Path(csv).name} ({len(counts)} rows)"}
-    write_twin(twin, twin_path, overwrite=True)
-    return twin, counts
 
 
 # --- simulated counts ------------------------------------------------------------------------
@@ -352,25 +210,37 @@ class CalibrationResult:
     rounds : list of FitStats
         Fit of every simulation (the first is ``before``).
     external : ExternalConfig
-        The adjusted external demand.
+        The adjusted external demand (through traffic, in-commuters' car share).
+    population : PopulationConfig
+        The adjusted residents' profile (chain shares, ``departure_hour_factor``).
     level : float
         Multiplier on ``peak_share_of_capacity`` (through traffic level).
     gateway_scale : dict
         Gateway road-node id -> multiplier on its ``through_scale``.
     hourly_factor : dict
-        Hour -> multiplier on ``hourly_profile``.
+        Hour -> multiplier on the through traffic's ``hourly_profile``.
+    rates : dict
+        Resident type -> multiplier on its trip rate (the chains that leave home), and
+        ``in_commuter`` -> multiplier on the in-commuters' car share.
+    departure_factor : dict
+        Hour -> multiplier on the departure densities (``departure_hour_factor``).
     table : DataFrame
         sensor_id, hour, observed, simulated_before, simulated_after, geh_before, geh_after.
     settings : dict
+        Seed, sample, rounds, iterations, threshold, damping, limits, levers, the best round,
+        the rate caps, and ``seconds`` (wall time).
     """
 
     before: FitStats
     after: FitStats
     rounds: list[FitStats]
     external: ExternalConfig
+    population: PopulationConfig
     level: float
     gateway_scale: dict[str, float]
     hourly_factor: dict[int, float]
+    rates: dict[str, float]
+    departure_factor: dict[int, float]
     table: pd.DataFrame
     settings: dict[str, Any] = field(default_factory=dict)
 
@@ -389,92 +259,53 @@ def _observed(twin: Twin, counts: pd.DataFrame | None) -> pd.DataFrame:
     return out.rename(columns={"count": "observed"})
 
 
-def _through_parts(trips: pd.DataFrame, roads: dict[str, str], sample: float
-                   ) -> pd.DataFrame:
-    """Through vehicles per (road, departure hour, entry gateway) on the counted roads."""
-    thr = trips[trips["kind"].astype(str) == "through"]
-    cols = ["road_id", "hour", "gateway", "vehicles"]
-    if len(thr) == 0:
-        return pd.DataFrame(columns=cols)
-    routes = pa.array(thr["route"].array)
-    if isinstance(routes, pa.ChunkedArray):
-        routes = routes.combine_chunks()
-    lens = pc.list_value_length(routes).to_numpy(zero_copy_only=False).astype(np.int64)
-    flat = pc.list_flatten(routes)
-    if isinstance(flat.type, pa.DictionaryType):
-        flat = flat.cast(pa.string())
-    link = np.asarray(flat.to_numpy(zero_copy_only=False), dtype=object).astype(str)
-    road = np.char.partition(link, ":")[:, 0]
-    owner = np.repeat(np.arange(len(thr)), lens)
-    wanted = np.isin(road, list(set(roads.values())))
-    hour = (thr["depart"].to_numpy(float) // 3600).astype(np.int64)
-    frame = pd.DataFrame({"road_id": road[wanted], "trip": owner[wanted]}).drop_duplicates()
-    frame["hour"] = hour[frame["trip"].to_numpy()]
-    frame["gateway"] = thr["origin"].astype(str).to_numpy()[frame["trip"].to_numpy()]
-    out = frame.groupby(["road_id", "hour", "gateway"], as_index=False).size()
-    out["vehicles"] = out.pop("size") / sample
-    return out[cols]
+@dataclass
+class _State:
+    """Cumulative multipliers on the starting demand."""
+
+    level: float = 1.0
+    gateway: dict[str, float] = field(default_factory=dict)
+    through_hour: dict[int, float] = field(default_factory=dict)
+    rates: dict[str, float] = field(default_factory=dict)
+    departure: dict[int, float] = field(default_factory=dict)
+
+    def copy(self) -> _State:
+        return _State(self.level, dict(self.gateway), dict(self.through_hour),
+                      dict(self.rates), dict(self.departure))
+
+    def configs(self, ext: ExternalConfig, pop: PopulationConfig
+                ) -> tuple[ExternalConfig, PopulationConfig]:
+        rates = {k: v for k, v in self.rates.items() if k != IN_COMMUTER}
+        return (adjusted_external(ext, level=self.level, gateway_scale=self.gateway,
+                                  hour_factor=self.through_hour,
+                                  in_commuter_rate=self.rates.get(IN_COMMUTER, 1.0)),
+                adjusted_population(pop, rates, self.departure))
 
 
-def _fit(obs: np.ndarray, rest: np.ndarray, parts: np.ndarray, iters: int = 300
-         ) -> tuple[float, np.ndarray, np.ndarray]:
-    """Multipliers (level, per gateway, per hour) fitting ``obs ~ rest + sum(level g m parts)``.
-
-    ``parts`` is (n_gateways, n_counts, n_hours) through vehicles; obs and rest are
-    (n_counts, n_hours) with NaN where nothing was counted. Multiplicative updates of the
-    Poisson likelihood (each keeps the multipliers positive and never worsens the fit);
-    gateway and hour multipliers are normalised to a demand-weighted mean of 1, the level
-    takes the rest.
-    """
-    seen = np.isfinite(obs)
-    o = np.where(seen, obs, 0.0)
-    r = np.where(seen, rest, 0.0)
-    t = np.where(seen[None], parts, 0.0)
-    ng, _, nh = t.shape
-    g, m, level = np.ones(ng), np.ones(nh), 1.0
-    for _ in range(iters):
-        model = r + level * np.einsum("g,gch,h->ch", g, t, m)
-        ratio = np.divide(o, model, out=np.ones_like(o), where=model > 0)
-        ratio = np.where(seen, ratio, 0.0)
-        num_g = np.einsum("gch,ch,h->g", t, ratio, m)
-        den_g = np.einsum("gch,h->g", t, m)
-        g = np.where(den_g > 0, g * num_g / np.maximum(den_g, 1e-12), g)
-        model = r + level * np.einsum("g,gch,h->ch", g, t, m)
-        ratio = np.where(seen, np.divide(o, model, out=np.ones_like(o), where=model > 0), 0.0)
-        num_m = np.einsum("gch,ch,g->h", t, ratio, g)
-        den_m = np.einsum("gch,g->h", t, g)
-        m = np.where(den_m > 0, m * num_m / np.maximum(den_m, 1e-12), m)
-        wg = t.sum(axis=(1, 2))
-        mg = float((g * wg).sum() / wg.sum()) if wg.sum() > 0 else 1.0
-        wh = t.sum(axis=(0, 1))
-        mh = float((m * wh).sum() / wh.sum()) if wh.sum() > 0 else 1.0
-        g, m, level = g / mg, m / mh, level * mg * mh
-    return level, g, m
-
-
-def _adjusted(base: ExternalConfig, level: float, gscale: dict[str, float],
-              hfactor: dict[int, float]) -> ExternalConfig:
-    tt = copy.deepcopy(base.through_traffic)
-    tt["peak_share_of_capacity"] = {k: float(v) * level
-                                    for k, v in tt["peak_share_of_capacity"].items()}
-    tt["hourly_profile"] = {int(h): float(v) * hfactor.get(int(h), 1.0)
-                            for h, v in tt["hourly_profile"].items()}
-    gw = copy.deepcopy(base.gateways)
-    for gid, s in gscale.items():
-        over = dict(gw.get(gid, {}))
-        over["through_scale"] = float(over.get("through_scale", 1.0)) * s
-        gw[gid] = over
-    return ExternalConfig(in_commuters=dict(base.in_commuters),
-                          out_commuters=dict(base.out_commuters), through_traffic=tt,
-                          gateways=gw, path=base.path)
+def _check_levers(levers: Sequence[str]) -> tuple[str, ...]:
+    bad = [x for x in levers if x not in LEVERS]
+    if bad or not levers:
+        msg = (f"unknown demand lever(s) {bad or '(none given)'}; choose among "
+               f"{', '.join(LEVERS)}")
+        raise SimulationError(msg)
+    return tuple(dict.fromkeys(levers))
 
 
 def calibrate(twin: Twin, counts: pd.DataFrame | None = None, *, seed: int = 0,
               sample: float = 1.0, external: ExternalConfig | None = None,
+              population: PopulationConfig | None = None,
               services: ServicesConfig | None = None, rounds: int | None = None,
-              iterations: int | None = None, progress: Progress | None = None,
+              iterations: int | None = None, levers: Sequence[str] = LEVERS,
+              shrink: float = 1.0, progress: Progress | None = None,
               **model_options: Any) -> CalibrationResult:
-    """Adjust the through traffic (level, per entry gateway, per hour) to fit hourly counts.
+    """Adjust the demand (through traffic, residents' trip rates, departure times) to counts.
+
+    Each round simulates the day, compares it with the counts (GEH), splits every simulated
+    count by demand lever (:func:`twin.agents.calibrate_fit.decompose`), fits the multipliers
+    to the counts (:func:`twin.agents.calibrate_fit.fit_multipliers`), applies them damped
+    and within ``factor_range`` (the residents' rates also within
+    :func:`twin.agents.calibrate_profile.rate_caps`), and simulates again; the best round's
+    demand is kept.
 
     Parameters
     ----------
@@ -485,15 +316,23 @@ def calibrate(twin: Twin, counts: pd.DataFrame | None = None, *, seed: int = 0,
         observations. Several dates are averaged.
     seed, sample : int, float
         Of every simulation (the same seed each round: common random numbers).
-    external : ExternalConfig, optional
-        The starting external demand (default ``agents/external.yaml``).
+    external, population : optional
+        The starting profiles (default ``agents/external.yaml``, ``agents/population.yaml``).
     rounds, iterations : int, optional
         Simulate-adjust rounds and route-learning iterations per simulation (default
         ``calibration`` in ``agents/services.yaml``).
+    levers : sequence of str
+        What to adjust, among {"through", "residents", "in_commuters", "departures"} (default
+        all): the through traffic (level, per entry gateway, per hour), the residents' trip
+        rates per type, the in-commuters' car share, the departure-time profile.
+    shrink : float
+        Weight of the prior that draws every multiplier towards the starting profile: a
+        lever the counts hardly see stays put
+        (:func:`twin.agents.calibrate_fit.fit_multipliers`).
     progress : callable, optional
         ``progress(round, fit)`` after every simulation.
     **model_options
-        Passed to :func:`twin.agents.simulate.simulate` (e.g. ``population_config``).
+        Passed to :func:`twin.agents.simulate.simulate` (e.g. ``start_h``).
 
     Returns
     -------
@@ -502,7 +341,7 @@ def calibrate(twin: Twin, counts: pd.DataFrame | None = None, *, seed: int = 0,
     Raises
     ------
     SimulationError
-        No counts, or the counted roads carry no simulated traffic at all.
+        No counts, an unknown lever, or the counted roads carry no simulated traffic at all.
 
     Examples
     --------
@@ -512,8 +351,19 @@ def calibrate(twin: Twin, counts: pd.DataFrame | None = None, *, seed: int = 0,
 
     from twin.agents.simulate import simulate
 
-    if "analyses" in inspect.signature(simulate).parameters:   # only the mobility day
+    t_start = time.perf_counter()
+    use = _check_levers(levers)
+    params = inspect.signature(simulate).parameters
+    if "analyses" in params:   # only the mobility day
         model_options = {"analyses": (), **model_options}
+    if "utilities" in params:
+        model_options = {"utilities": False, **model_options}
+    pop_start = population or model_options.pop("population_config", None) or \
+        load_population_config()
+    model_options.pop("population_config", None)
+    ext_start = external or model_options.pop("external_config", None) or \
+        load_external_config()
+    model_options.pop("external_config", None)
     cfg = (services or load_services_config()).calibration
     n_rounds = int(rounds if rounds is not None else cfg["rounds"])
     n_iter = int(iterations if iterations is not None else cfg["iterations"])
@@ -521,18 +371,20 @@ def calibrate(twin: Twin, counts: pd.DataFrame | None = None, *, seed: int = 0,
     lo, hi = (float(x) for x in cfg["factor_range"])
     obs = _observed(twin, counts)
     roads = counter_roads(twin, sorted(obs["sensor_id"].unique()))
-    start = external or load_external_config()
-    level = 1.0
-    gscale: dict[str, float] = {}
-    hfactor: dict[int, float] = {}
-    current = start
+    types = list(pop_start.types)
+    caps = {**rate_caps(pop_start),
+            IN_COMMUTER: 1.0 / max(float(ext_start.in_commuters["car_share"]), 1e-9)}
+    state = _State()
     fits: list[FitStats] = []
     tables: list[pd.DataFrame] = []
-    states: list[tuple[ExternalConfig, float, dict[str, float], dict[int, float]]] = []
+    states: list[tuple[ExternalConfig, PopulationConfig, _State]] = []
+    ext, pop = ext_start, pop_start
+    best_step: tuple[float, _State, Decomposition] | None = None
+    step_damp = damp
     for k in range(n_rounds + 1):
-        states.append((current, level, dict(gscale), dict(hfactor)))
-        day = simulate(twin, seed=seed, iterations=n_iter, sample=sample,
-                       external_config=current, **model_options)
+        states.append((ext, pop, state.copy()))
+        day = simulate(twin, seed=seed, iterations=n_iter, sample=sample, external_config=ext,
+                       population_config=pop, **model_options)
         sim = simulated_counts(day.link_hours, roads)
         table = obs.merge(sim, on=["sensor_id", "hour"], how="left").fillna({"simulated": 0.0})
         fit = fit_stats(table, thr)
@@ -545,17 +397,19 @@ def calibrate(twin: Twin, counts: pd.DataFrame | None = None, *, seed: int = 0,
             break
         if table["simulated"].sum() <= 0:
             msg = ("the counted roads carry no simulated traffic; check the sensors' road_id "
-                   "and that through traffic reaches them")
+                   "and that traffic reaches them")
             raise SimulationError(msg)
-        lv, gs, hf = _round(table, day, roads, sample)
-        level = float(np.clip(level * lv ** damp, lo, hi))
-        for gid, v in gs.items():
-            gscale[gid] = float(np.clip(gscale.get(gid, 1.0) * v ** damp, lo, hi))
-        for h, v in hf.items():
-            hfactor[h] = float(np.clip(hfactor.get(h, 1.0) * v ** damp, lo, hi))
-        current = _adjusted(start, level, gscale, hfactor)
+        score = fit.geh_below_share - 1e-6 * fit.geh_mean
+        if best_step is None or score >= best_step[0]:
+            best_step = (score, state.copy(), decompose(table, day.trips, roads, sample, types))
+            step_damp = damp
+        else:   # worse than the best round: step again from there, half as far
+            state = best_step[1].copy()
+            step_damp /= 2
+        _step(state, best_step[2], use, caps, step_damp, lo, hi, shrink)
+        ext, pop = state.configs(ext_start, pop_start)
     best = int(np.argmax([f.geh_below_share - 1e-6 * f.geh_mean for f in fits]))
-    chosen, level, gscale, hfactor = states[best]   # the best round's demand, not a worse one
+    ext, pop, chosen = states[best]   # the best round's demand, not a worse one
     first, last = tables[0], tables[best]
     out = first[["sensor_id", "hour", "observed"]].copy()
     out["simulated_before"] = first["simulated"].to_numpy()
@@ -563,47 +417,51 @@ def calibrate(twin: Twin, counts: pd.DataFrame | None = None, *, seed: int = 0,
     out["geh_before"] = geh(out["simulated_before"].to_numpy(), out["observed"].to_numpy())
     out["geh_after"] = geh(out["simulated_after"].to_numpy(), out["observed"].to_numpy())
     return CalibrationResult(
-        before=fits[0], after=fits[best], rounds=fits, external=chosen, level=level,
-        gateway_scale=gscale, hourly_factor=hfactor, table=out,
+        before=fits[0], after=fits[best], rounds=fits, external=ext, population=pop,
+        level=chosen.level, gateway_scale=chosen.gateway, hourly_factor=chosen.through_hour,
+        rates=chosen.rates, departure_factor=chosen.departure, table=out,
         settings={"seed": seed, "sample": sample, "rounds": n_rounds, "iterations": n_iter,
                   "geh_threshold": thr, "damping": damp, "factor_range": [lo, hi],
-                  "best_round": best})
+                  "levers": list(use), "shrink": shrink, "best_round": best,
+                  "rate_caps": {k: round(v, 4) for k, v in caps.items()},
+                  "seconds": round(time.perf_counter() - t_start, 2)})
 
 
-def _round(table: pd.DataFrame, day: Any, roads: dict[str, str], sample: float
-           ) -> tuple[float, dict[str, float], dict[int, float]]:
-    """One adjustment: fit multipliers to the counts on this simulation's decomposition."""
-    parts = _through_parts(day.trips, roads, sample)
-    sensors = sorted(table["sensor_id"].unique())
-    hours = np.arange(24)
-    si = {s: i for i, s in enumerate(sensors)}
-    obs = np.full((len(sensors), 24), np.nan)
-    sim = np.zeros((len(sensors), 24))
-    for sid, hour, o, v in zip(table["sensor_id"].astype(str).tolist(),
-                               table["hour"].astype(int).tolist(),
-                               table["observed"].astype(float).tolist(),
-                               table["simulated"].astype(float).tolist(), strict=True):
-        obs[si[sid], hour] = o
-        sim[si[sid], hour] = v
-    gws = sorted(parts["gateway"].unique()) if len(parts) else []
-    gi = {g: i for i, g in enumerate(gws)}
-    t = np.zeros((len(gws), len(sensors), 24))
-    by_road: dict[str, list[int]] = {}
-    for s, r in roads.items():
-        if s in si:
-            by_road.setdefault(r, []).append(si[s])
-    for road, hr, gw, veh in zip(parts["road_id"].astype(str).tolist(),
-                                 parts["hour"].astype(int).tolist(),
-                                 parts["gateway"].astype(str).tolist(),
-                                 parts["vehicles"].astype(float).tolist(), strict=True):
-        if 0 <= hr < 24:
-            for c in by_road.get(road, []):
-                t[gi[gw], c, hr] += veh
-    rest = np.clip(sim - t.sum(axis=0), 0.0, None)
-    level, g, m = _fit(obs, rest, t)
-    seen_h = t.sum(axis=(0, 1)) > 0
-    return (level, {gw: float(g[i]) for i, gw in enumerate(gws)},
-            {int(h): float(m[h]) for h in hours if seen_h[h]})
+def _step(state: _State, d: Decomposition, levers: tuple[str, ...], caps: dict[str, float],
+          damp: float, lo: float, hi: float, shrink: float) -> None:
+    """Fit multipliers on this round's decomposition and fold them, damped, into ``state``."""
+    cum = np.array([state.rates.get(q, 1.0) for q in d.groups])
+    top = np.array([min(hi, caps.get(q, hi)) for q in d.groups])
+    back = Multipliers(   # the multipliers that lead back to the starting profiles
+        level=1.0 / state.level,
+        gateway=np.array([1.0 / state.gateway.get(g, 1.0) for g in d.gateways]),
+        through_hour=np.array([1.0 / state.through_hour.get(h, 1.0) for h in range(24)]),
+        rates=1.0 / cum, departure=np.array([1.0 / state.departure.get(h, 1.0)
+                                             for h in range(24)]))
+    m = fit_multipliers(d.obs, d.rest, d.through, d.resident, dep_weight=d.dep_weight,
+                        rate_cap=top / cum, rate_floor=lo / float(cum.min(initial=1.0)),
+                        levers=levers, shrink=shrink, anchor=back)
+    if "through" in levers and d.through.sum() > 0:
+        state.level = float(np.clip(state.level * m.level ** damp, lo, hi))
+        for i, gid in enumerate(d.gateways):
+            state.gateway[gid] = float(np.clip(state.gateway.get(gid, 1.0)
+                                               * m.gateway[i] ** damp, lo, hi))
+        seen = d.through.sum(axis=(0, 1)) > 0
+        for h in np.flatnonzero(seen).tolist():
+            state.through_hour[h] = float(np.clip(state.through_hour.get(h, 1.0)
+                                                  * m.through_hour[h] ** damp, lo, hi))
+    for i, q in enumerate(d.groups):
+        if m.rates[i] != 1.0:
+            state.rates[q] = float(np.clip(cum[i] * m.rates[i] ** damp, lo, top[i]))
+    for h in np.flatnonzero(m.departure != 1.0).tolist():
+        state.departure[h] = float(np.clip(state.departure.get(h, 1.0)
+                                           * m.departure[h] ** damp, lo, hi))
+
+
+def _fit_line(result: CalibrationResult) -> str:
+    return (f"GEH < {result.settings['geh_threshold']:g} on "
+            f"{100 * result.before.geh_below_share:.1f}% -> "
+            f"{100 * result.after.geh_below_share:.1f}% of {result.after.counts} counts")
 
 
 def write_calibrated(result: CalibrationResult, out: str | Path) -> Path:
@@ -613,20 +471,37 @@ def write_calibrated(result: CalibrationResult, out: str | Path) -> Path:
     --------
     >>> # write_calibrated(res, "agents/external-calibrated-2026-05-04.yaml")
     """
-    path = Path(out)
     ext = result.external
-    doc = {"in_commuters": ext.in_commuters, "out_commuters": ext.out_commuters,
-           "through_traffic": ext.through_traffic, "gateways": ext.gateways}
-    head = (f"# Calibrated by `twin calibrate` from {Path(ext.path).name or 'external.yaml'}: "
-            f"GEH < {result.settings['geh_threshold']:g} on "
-            f"{100 * result.before.geh_below_share:.1f}% -> "
-            f"{100 * result.after.geh_below_share:.1f}% of {result.after.counts} counts.\n"
-            f"# Through traffic level x{result.level:.3f}; per-gateway through_scale and the "
-            "hourly profile adjusted. To use it, copy it over agents/external.yaml,\n"
-            "# or pass external_config=load_external_config(THIS_FILE) to simulate().\n")
-    text = head + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    rate = result.rates.get(IN_COMMUTER, 1.0)
+    head = (f"Calibrated by `twin calibrate` from {Path(ext.path).name or 'external.yaml'}: "
+            f"{_fit_line(result)}.\n"
+            f"Through traffic level x{result.level:.3f}; per-gateway through_scale and the "
+            f"hourly profile adjusted; in-commuters' car share x{rate:.3f}.\n"
+            "Every key means what it means in agents/external.yaml. To use it, copy it over "
+            "agents/external.yaml\n(keep the original), or pass "
+            "external_config=load_external_config(THIS_FILE) to simulate().")
+    return write_text_atomic(out, external_yaml(ext, head))
+
+
+def write_calibrated_population(result: CalibrationResult, out: str | Path) -> Path:
+    """Write the adjusted residents' profile as a YAML file ``twin`` reads like population.yaml.
+
+    The residents' chain shares carry the trip rates, ``departure_hour_factor`` the
+    departure-time profile; everything else is the starting profile's.
+
+    Examples
+    --------
+    >>> # write_calibrated_population(res, "agents/population-calibrated-2026-05-04.yaml")
+    """
+    pop = result.population
+    rates = ", ".join(f"{k} x{v:.3f}" for k, v in sorted(result.rates.items())
+                      if k != IN_COMMUTER) or "unchanged"
+    head = (f"Calibrated by `twin calibrate` from {Path(pop.path).name or 'population.yaml'}: "
+            f"{_fit_line(result)}.\n"
+            f"Trip rates (the chains that leave home; `home` takes the rest): {rates}.\n"
+            "departure_hour_factor: hour -> multiplier of every departure density in that hour "
+            "(the departure-time profile).\n"
+            "Every other key means what it means in agents/population.yaml. To use it, copy it "
+            "over agents/population.yaml\n(keep the original), or pass "
+            "population_config=load_population_config(THIS_FILE) to simulate().")
+    return write_text_atomic(out, population_yaml(pop, head))

@@ -27,6 +27,7 @@ array([28800., 28800.])
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -62,13 +63,24 @@ _CAR, _TRANSIT, _WALK, _BIKE = range(4)
 
 
 def mixture_draw(components: list[dict[str, float]], n: int,
-                 rng: np.random.Generator) -> np.ndarray:
-    """``n`` times of day (s) from a mixture of normals given in hours."""
+                 rng: np.random.Generator, hour_factor: Mapping[int, float] | None = None
+                 ) -> np.ndarray:
+    """``n`` times of day (s) from a mixture of normals given in hours.
+
+    ``hour_factor`` (hour -> multiplier, calibration) reweights the density in each hour; the
+    draws are moved by the monotone map between the two distributions, so the same random
+    numbers give the same draws when every factor is 1.
+    """
     w = np.array([c["weight"] for c in components], dtype=float)
     k = rng.choice(len(components), size=n, p=w / w.sum())
     mean = np.array([c["mean_h"] for c in components])[k]
     sd = np.array([c["sd_h"] for c in components])[k]
-    return (mean + sd * rng.standard_normal(n)) * 3600.0
+    t = mean + sd * rng.standard_normal(n)
+    if hour_factor and n and any(float(v) != 1.0 for v in hour_factor.values()):
+        from twin.agents.calibrate_profile import reweight_hours
+
+        t = reweight_hours(t, components, hour_factor)
+    return t * 3600.0
 
 
 @dataclass(frozen=True)
@@ -623,7 +635,8 @@ def _schedule(act_type: np.ndarray, trip_act: np.ndarray,
     kinds = np.where((trip_agent[heads] >= r) & (trip_agent[heads] < r + nc), "work", kinds)
     for act, spec in config.activities.items():
         m = heads[kinds == act]
-        depart[m] = mixture_draw(spec["departure"], m.size, rng)
+        depart[m] = mixture_draw(spec["departure"], m.size, rng,
+                                 config.departure_hour_factor)
     thr = heads[kinds == "through"]
     depart[thr] = through_depart[trip_agent[thr] - r - nc]
     depart[heads] = np.clip(depart[heads], start_s, end_s - 60.0)

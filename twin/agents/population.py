@@ -133,6 +133,8 @@ class PopulationConfig:
     choice: dict[str, Any]
     route_choice: dict[str, Any]
     kpis: dict[str, Any]
+    #: Optional (calibration): hour -> multiplier of every departure density in that hour.
+    departure_hour_factor: dict[int, float] = field(default_factory=dict)
     path: str = ""
 
 
@@ -186,13 +188,21 @@ def load_population_config(path: str | Path | None = None) -> PopulationConfig:
     """
     file = Path(path) if path is not None else data_dir("agents") / "population.yaml"
     raw = read_yaml(file)
+    hour_factor = raw.pop("departure_hour_factor", None) if isinstance(raw, dict) else None
     problems = check_config(raw, _SCHEMA, file.name)
     if not problems:
         problems = _semantic(raw, file.name)
+    raw_hf = hour_factor if isinstance(hour_factor, Mapping) else {}
+    bad = [h for h, v in raw_hf.items() if not (isinstance(h, int) and 0 <= h <= 23)
+           or isinstance(v, bool) or not isinstance(v, _NUM) or not 0 <= v <= 100]
+    if bad or not (hour_factor is None or isinstance(hour_factor, Mapping)):
+        problems.append(f"{file.name}.departure_hour_factor: give hour (0-23) -> multiplier "
+                        f"(0-100) (bad: {bad or hour_factor!r})")
     if problems:
         msg = f"{file}: invalid agent profiles:\n  " + "\n  ".join(problems)
         raise SimulationError(msg)
-    return PopulationConfig(**raw, path=str(file))
+    return PopulationConfig(**raw, departure_hour_factor={int(h): float(v) for h, v in
+                                                         raw_hf.items()}, path=str(file))
 
 
 @dataclass(frozen=True)

@@ -325,14 +325,30 @@ def import_counts_cmd(twin_file: Path, counts: Path, replace: bool) -> None:
 
 # --- twin calibrate --------------------------------------------------------------------------
 
+_LEVERS = ("through", "residents", "in_commuters", "departures")
+
+
 @click.command("calibrate")
 @click.argument("twin_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--counts", "counts_csv", type=click.Path(dir_okay=False, path_type=Path),
               help="Counts CSV (sensor_id, hour, count[, date]); imported into the twin first. "
                    "Without it: the counts stored in the twin.")
 @click.option("--out", "out_yaml", type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write the adjusted demand (default agents/external-calibrated-"
-                   "<date>.yaml).")
+              help="Where to write the adjusted external demand (default agents/external-"
+                   "calibrated-<date>.yaml).")
+@click.option("--population-out", "population_yaml", type=click.Path(dir_okay=False,
+                                                                      path_type=Path),
+              help="Where to write the adjusted residents' profile (default "
+                   "population-calibrated-<date>.yaml beside the external one).")
+@click.option("--population", "population_file", type=click.Path(exists=True, dir_okay=False,
+                                                                  path_type=Path),
+              help="Residents' profile to start from (default agents/population.yaml).")
+@click.option("--external", "external_file", type=click.Path(exists=True, dir_okay=False,
+                                                              path_type=Path),
+              help="External demand to start from (default agents/external.yaml).")
+@click.option("--lever", "levers", type=click.Choice(_LEVERS), multiple=True,
+              help="Demand to adjust (repeat; default all): through traffic, residents' trip "
+                   "rates, in-commuters' car share, departure-time profile.")
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of the simulations.")
 @click.option("--sample", type=float, default=1.0, show_default=True,
               help="Share of the population simulated.")
@@ -341,25 +357,40 @@ def import_counts_cmd(twin_file: Path, counts: Path, replace: bool) -> None:
 @click.option("--iterations", type=int, default=None,
               help="Route-learning iterations per simulation.")
 @click.option("--json", "as_json", is_flag=True, help="Print before/after figures as JSON.")
-def calibrate(twin_file: Path, counts_csv: Path | None, out_yaml: Path | None, seed: int,
-              sample: float, rounds: int | None, iterations: int | None, as_json: bool) -> None:
-    """Fit the simulated demand to hourly traffic counts (GEH statistic), write the new profile.
+def calibrate(twin_file: Path, counts_csv: Path | None, out_yaml: Path | None,
+              population_yaml: Path | None, population_file: Path | None,
+              external_file: Path | None, levers: tuple[str, ...], seed: int, sample: float,
+              rounds: int | None, iterations: int | None, as_json: bool) -> None:
+    """Fit the simulated demand to hourly traffic counts (GEH statistic), write new profiles.
 
     Compares simulated and counted vehicles per sensor and hour with the GEH statistic (the
-    standard: GEH < 5 on at least 85% of counts), adjusts the through traffic (its level, per
-    entry gateway, per hour), reports the fit before and after, and writes the adjusted
-    profile as a new file in agents/.
+    standard: GEH < 5 on at least 85% of counts), adjusts the demand (the residents' trip
+    rates per type, the departure-time profile, the in-commuters' car share, the through
+    traffic: level, per entry gateway, per hour), reports the fit before and after, and
+    writes the adjusted profiles as new files in agents/ (external-calibrated-<date>.yaml,
+    population-calibrated-<date>.yaml). To simulate with them, copy them over
+    agents/external.yaml and agents/population.yaml.
 
     \b
     Examples:
       twin calibrate demo.twin.gpkg --counts counts.csv
       twin calibrate demo.twin.gpkg --out agents/external-spring.yaml --rounds 4
+      twin calibrate demo.twin.gpkg --lever residents --lever departures
+      twin calibrate demo.twin.gpkg --population agents/population-calibrated-2026-05-04.yaml
     """
     from twin._resources import data_dir
     from twin.agents.calibrate import calibrate as run_calibration
-    from twin.agents.calibrate import import_counts, write_calibrated
+    from twin.agents.calibrate import (
+        import_counts,
+        write_calibrated,
+        write_calibrated_population,
+    )
+    from twin.agents.external import load_external_config
+    from twin.agents.population import load_population_config
     from twin.layers.store import read_twin
 
+    start_pop = load_population_config(population_file) if population_file else None
+    start_ext = load_external_config(external_file) if external_file else None
     if counts_csv is not None:
         twin, _ = import_counts(twin_file, counts_csv)
     else:
@@ -370,15 +401,25 @@ def calibrate(twin_file: Path, counts_csv: Path | None, out_yaml: Path | None, s
             click.echo(f"round {k}: GEH < 5 on {100 * fit.geh_below_share:.1f}% of "
                        f"{fit.counts} counts (mean GEH {fit.geh_mean:.2f})", err=True)
 
+    use = levers or _LEVERS
     res = run_calibration(twin, seed=seed, sample=sample, rounds=rounds, iterations=iterations,
+                          levers=use, population=start_pop, external=start_ext,
                           progress=progress)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d")
     out = out_yaml or data_dir("agents") / f"external-calibrated-{stamp}.yaml"
-    write_calibrated(res, out)
+    pop_out = population_yaml or out.parent / f"population-calibrated-{stamp}.yaml"
+    written = []
+    if {"through", "in_commuters"} & set(use):
+        written.append(write_calibrated(res, out))
+    if {"residents", "departures"} & set(use):
+        written.append(write_calibrated_population(res, pop_out))
     if as_json:
         echo_json({"before": res.before.to_dict(), "after": res.after.to_dict(),
                    "level": res.level, "gateway_scale": res.gateway_scale,
-                   "hourly_factor": res.hourly_factor, "out": str(out),
+                   "hourly_factor": res.hourly_factor, "rates": res.rates,
+                   "departure_factor": res.departure_factor,
+                   "out": str(out) if out in written else None,
+                   "population_out": str(pop_out) if pop_out in written else None,
                    "settings": res.settings})
         return
     rows = []
@@ -389,9 +430,13 @@ def calibrate(twin_file: Path, counts_csv: Path | None, out_yaml: Path | None, s
                      "simulated": f"{f.simulated_total:,.0f}"})
     table(rows, ["", "counts", "GEH<5", "mean GEH", "max GEH", "observed", "simulated"])
     ok = res.after.geh_below_share >= 0.85
-    click.echo(f"through traffic level x{res.level:.3f}; {len(res.gateway_scale)} gateways and "
-               f"{len(res.hourly_factor)} hours adjusted; the standard (85% of counts under GEH "
-               f"5) is {'met' if ok else 'not met'}")
-    click.echo(f"wrote {out}")
+    rates = ", ".join(f"{k} x{v:.2f}" for k, v in sorted(res.rates.items())) or "unchanged"
+    click.echo(f"trip rates: {rates}; departure profile: {len(res.departure_factor)} hours "
+               f"adjusted; through traffic level x{res.level:.3f}, {len(res.gateway_scale)} "
+               f"gateways and {len(res.hourly_factor)} hours adjusted")
+    click.echo(f"the standard (85% of counts under GEH 5) is {'met' if ok else 'not met'} "
+               f"({res.settings['seconds']:.0f} s)")
+    for path in written:
+        click.echo(f"wrote {path}")
     if not ok:
         sys.stderr.flush()
