@@ -262,3 +262,49 @@ def test_params_of_an_imported_line_hold_the_rest() -> None:
     switch = lines[lines["kind"] == "switch"].iloc[0]
     assert json.loads(switch["params"])["pp"]["et"] == "l"
     assert shapely.length(switch.geometry) > 0
+
+
+def _empty_twin() -> Twin:
+    return Twin({}, new_meta("t", CRS))
+
+
+def test_import_refuses_zero_impedance_lines_naming_them_all(tmp_path: Path) -> None:
+    # before the fix a twin without buildings took them, and only the day simulation failed
+    net = pn.example_simple()
+    net.line.loc[[1, 3], ["r_ohm_per_km", "x_ohm_per_km"]] = 0.0
+    path = tmp_path / "zimp.json"
+    pp.to_json(net, str(path))
+    with pytest.raises(UtilityError, match=r"^zimp.json: 2 branches the power flow cannot "
+                       r"solve; fix them in the model and import it again:\n  power_lines / "
+                       r"feature l1 \(pandapower line 1 'Line 2'\): r_ohm_per_km and "
+                       r"x_ohm_per_km are both 0 \(zero impedance\)") as err:
+        import_power(_empty_twin(), path)
+    assert "feature l3 (pandapower line 3 'Line 4')" in str(err.value)
+
+
+def test_import_refuses_a_zero_length_line(tmp_path: Path) -> None:
+    net = pn.example_simple()
+    net.line.loc[2, "length_km"] = 0.0
+    path = tmp_path / "zlen.json"
+    pp.to_json(net, str(path))
+    with pytest.raises(UtilityError, match=r"^zlen.json: power_lines / feature l2 \(pandapower "
+                       r"line 2 'Line 3'\) / field length_km: length_km is 0, so the line has "
+                       r"zero impedance"):
+        import_power(utility_grid(3), path, replace=True)
+
+
+def test_import_refuses_a_zero_impedance_transformer() -> None:
+    net = pn.example_simple()
+    net.trafo.loc[0, "vk_percent"] = 0.0
+    with pytest.raises(UtilityError, match=r"^pandapower net: power_lines / feature t0 "
+                       r"\(pandapower trafo 0 '110kV/20kV transformer'\) / field vk_percent: a "
+                       r"transformer with vk_percent 0 has zero impedance"):
+        import_power(_empty_twin(), net)
+
+
+def test_import_refuses_what_cannot_be_built_without_buildings() -> None:
+    net = pn.example_simple()
+    net.line.loc[0, "std_type"] = None
+    net.line.loc[0, "max_i_ka"] = np.nan
+    with pytest.raises(UtilityError, match=r"feature l0: max_i_ka is missing"):
+        import_power(_empty_twin(), net)

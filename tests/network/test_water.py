@@ -104,8 +104,16 @@ def test_synthetic_network_builds() -> None:
 def test_inp_that_does_not_parse(tmp_path: Path) -> None:
     bad = tmp_path / "bad.inp"
     bad.write_text("[JUNCTIONS]\n J1 notanumber 0\n[PIPES]\n P1 J1 J9 100 x 100\n[END]\n")
-    with pytest.raises(UtilityError, match=r"bad.inp: not a valid EPANET input file"):
+    with pytest.raises(UtilityError, match=r"bad.inp: not a valid EPANET input file, 3 problems") \
+            as err:
         read_inp(bad)
+    lines = str(err.value).splitlines()[1:]
+    assert [line.split(";")[0].strip() for line in lines] == [
+        "bad.inp: [JUNCTIONS] line 2, junction J1, field Elevation: 'notanumber' is not a "
+        "number",
+        "bad.inp: [PIPES] line 4, pipe P1, field Node2: 'J9' is not a junction, reservoir or "
+        "tank of the file",
+        "bad.inp: [PIPES] line 4, pipe P1, field Diameter: 'x' is not a number"]
 
 
 def test_missing_inp(tmp_path: Path) -> None:

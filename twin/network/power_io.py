@@ -44,6 +44,7 @@ from twin.layers.utility_layout import typed_layer
 __all__ = [
     "NODE_TABLES",
     "bundled_networks",
+    "check_power_model",
     "import_power",
     "load_pandapower",
     "merge_layers",
@@ -426,6 +427,68 @@ def merge_layers(twin: Twin, new: dict[str, gpd.GeoDataFrame], *, replace: bool,
     return out
 
 
+_TABLE_OF = (("t3w", "trafo3w"), ("dc", "dcline"), ("l", "line"), ("t", "trafo"),
+             ("z", "impedance"), ("s", "switch"))
+
+
+def _origin(fid: str, params: Any) -> str:
+    """`` (pandapower line 3 'Line 4')`` for the twin id ``l3`` of an imported branch."""
+    found = next(((t, fid[len(p):]) for p, t in _TABLE_OF if fid.startswith(p)
+                  and fid[len(p):].isdigit()), None)
+    if found is None:
+        return ""
+    try:
+        name = json.loads(params).get("pp", {}).get("name") if isinstance(params, str) else None
+    except (ValueError, AttributeError):
+        name = None
+    return f" (pandapower {found[0]} {found[1]}" + (f" {name!r})" if name else ")")
+
+
+def check_power_model(lines: gpd.GeoDataFrame, label: str) -> None:
+    """Refuse an imported model with branches the power flow cannot solve, naming them all.
+
+    Zero-impedance lines and cables (``r`` and ``x`` both 0, or length 0) and transformers
+    rated 0 MVA or with ``vk_percent`` 0 (:func:`twin.layers.utility_rules.check_utility_values`).
+
+    Raises
+    ------
+    UtilityError
+        Listing every such branch: its twin id, the pandapower element, the field, what to do.
+
+    Examples
+    --------
+    >>> import pandapower.networks as pn
+    >>> net = pn.example_simple()
+    >>> net.line.loc[1, ["r_ohm_per_km", "x_ohm_per_km"]] = 0.0
+    >>> _, lines, _ = power_layers_from_net(net, "EPSG:3067", anchor=(0.0, 0.0))
+    >>> try:
+    ...     check_power_model(lines, "simple.json")
+    ... except UtilityError as err:
+    ...     print(str(err)[:80])
+    simple.json: power_lines / feature l1 (pandapower line 1 'Line 2'): r_ohm_per_km
+    """
+    from twin.layers.schemas import layer_spec
+    from twin.layers.utility_rules import check_utility_values
+
+    found = check_utility_values(lines, layer_spec("power_lines"))
+    if not found:
+        return
+    params = dict(zip(lines["id"].astype(str), lines.get("params", pd.Series(
+        [None] * len(lines), index=lines.index)), strict=True))
+    rows = []
+    for f in found:
+        where = "" if f.feature is None else f" / feature {f.feature}" + _origin(
+            str(f.feature), params.get(str(f.feature)))
+        rows.append(f"power_lines{where}" + (f" / field {f.field}" if f.field else "")
+                    + f": {f.message}")
+    if len(rows) == 1:
+        msg = f"{label}: {rows[0]}"
+    else:
+        msg = "\n".join([f"{label}: {len(rows)} branches the power flow cannot solve; fix them "
+                         "in the model and import it again:", *(f"  {r}" for r in rows)])
+    raise UtilityError(msg)
+
+
 def import_power(twin: Twin, spec: str | Path | Any, *, replace: bool = False
                  ) -> tuple[Twin, dict[str, Any]]:
     """Bring a pandapower net (file, bundled name or net) into a copy of the twin.
@@ -444,10 +507,13 @@ def import_power(twin: Twin, spec: str | Path | Any, *, replace: bool = False
     from twin.network.power import build_power_net, unsupplied  # power imports this module
 
     net = load_pandapower(spec) if isinstance(spec, str | Path) else spec
+    label = str(spec) if isinstance(spec, str | Path) else str(getattr(net, "name", "")
+                                                              or "pandapower net")
     nodes, lines, info = power_layers_from_net(net, twin.crs, anchor=twin_anchor(twin))
+    check_power_model(lines, Path(label).name)
     out = merge_layers(twin, {"power_nodes": nodes, "power_lines": lines}, replace=replace,
                        what="power network")
-    label = str(spec) if isinstance(spec, str | Path) else str(getattr(net, "name", "net"))
+    pnet = build_power_net(out, check=False)  # what cannot be built is refused here, named
     models = dict(out.meta.get("utility_models") or {})
     models["power"] = {"source": Path(label).name, "f_hz": float(net.f_hz),
                        "sn_mva": float(net.sn_mva), "placement": info["placement"]}
@@ -457,7 +523,6 @@ def import_power(twin: Twin, spec: str | Path | Any, *, replace: bool = False
                                                "note": info["placement"]})
     b = out.layers.get("buildings")
     if b is not None and len(b):
-        pnet = build_power_net(out, check=False)
         dead = set(unsupplied(pnet))
         allnodes = out.layers["power_nodes"]
         vn = allnodes["vn_kv"].to_numpy(float)

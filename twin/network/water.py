@@ -43,6 +43,7 @@ from twin._errors import UtilityError
 from twin.layers.store import Twin
 from twin.layers.utility_layout import typed_layer
 from twin.network.power import _params, _py, place_coordinates
+from twin.network.water_inp import check_inp, epanet_errors, explain_wntr_error, inp_error
 
 __all__ = ["NET1", "NET3", "WaterNet", "build_water_network", "read_inp", "run_epanet",
            "water_layers_from_inp"]
@@ -60,6 +61,7 @@ NET3 = _library("Net3.inp")
 _NODE_KIND = {"Junction": "junction", "Reservoir": "reservoir", "Tank": "tank"}
 _LINK_KIND = {"Pipe": "pipe", "Pump": "pump", "Valve": "valve"}
 _STATUS = {"open": "Open", "closed": "Closed", "cv": "Open"}
+_REEXPORT = "if the line looks right, export the model again from EPANET as .inp"
 
 
 @dataclass
@@ -73,12 +75,18 @@ class WaterNet:
 
 
 def read_inp(path: str | Path) -> Any:
-    """Read an EPANET ``.inp`` file with WNTR.
+    """Read an EPANET ``.inp`` file with WNTR, after checking it line by line.
+
+    The file is checked first (:func:`twin.network.water_inp.check_inp`: every bad value with
+    its section, line, element and field), then read with WNTR (what it raises is placed on
+    its line), then opened with EPANET (the errors of EPANET's report, e.g. an unconnected
+    node), so a file that passes also runs.
 
     Raises
     ------
     UtilityError
-        The file is missing or does not parse (WNTR's message, which names the section/line).
+        The file is missing or has problems: all of them are listed, each with the file, the
+        section, the line number, the element id and field, what is wrong and how to fix it.
 
     Examples
     --------
@@ -88,15 +96,28 @@ def read_inp(path: str | Path) -> Any:
     import wntr
 
     p = Path(path)
-    if not p.exists():
+    if not p.is_file():
         msg = f"{p}: no such file"
         raise UtilityError(msg)
     try:
-        return wntr.network.WaterNetworkModel(str(p))
-    except Exception as err:
-        msg = (f"{p}: not a valid EPANET input file ({type(err).__name__}: {err}); check the "
-               "section and line named, or export the model again from EPANET as .inp")
+        problems = check_inp(p)
+    except OSError as err:
+        msg = f"{p}: cannot be read ({err})"
         raise UtilityError(msg) from err
+    if problems:
+        raise inp_error(p, problems)
+    try:
+        wn = wntr.network.WaterNetworkModel(str(p))
+    except Exception as err:
+        # EPANET places most of what WNTR refuses on its line; else WNTR's own words
+        found = [q for q in epanet_errors(p) if q.line is not None]
+        if found:
+            raise inp_error(p, found) from err
+        raise inp_error(p, explain_wntr_error(p, err), note=_REEXPORT) from err
+    problems = epanet_errors(p)
+    if problems:
+        raise inp_error(p, problems)
+    return wn
 
 
 # --- model -> layers ----------------------------------------------------------------------------
@@ -421,6 +442,10 @@ def water_islands(wnet: WaterNet) -> list[str]:
 def run_epanet(wn: Any) -> Any:
     """Run EPANET (through WNTR) on ``wn`` in a temporary folder; return WNTR's results.
 
+    Every EPANET run of twin goes through here: WNTR's ``EpanetSimulator.run_sim`` writes
+    ``temp.inp``, ``temp.rpt`` and ``temp.bin`` into the current folder unless given a
+    ``file_prefix``; here they go to a temporary folder that is removed afterwards.
+
     Raises
     ------
     UtilityError
@@ -434,13 +459,19 @@ def run_epanet(wn: Any) -> Any:
     """
     import wntr
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(prefix="twin-epanet-") as tmp:
+        prefix = Path(tmp) / "twin"
         try:
-            return wntr.sim.EpanetSimulator(wn).run_sim(file_prefix=str(Path(tmp) / "twin"))
+            return wntr.sim.EpanetSimulator(wn).run_sim(file_prefix=str(prefix))
         except Exception as err:
-            msg = (f"EPANET could not solve the water network ({type(err).__name__}: {err}); "
-                   "run `twin utilities check` to find islands, pipes without diameter, or "
-                   "pumps and valves with bad settings")
+            inp = prefix.with_suffix(".inp")
+            found = epanet_errors(inp) if inp.is_file() else []
+            said = "; ".join(f"{p.message}" + (f" (feature {p.element})" if p.element and
+                                                 p.element not in p.message else "")
+                             for p in found[:5]) or f"{type(err).__name__}: {err}"
+            msg = (f"EPANET could not solve the water network ({said}); run `twin utilities "
+                   "check` to find islands, pipes without diameter, or pumps and valves with "
+                   "bad settings")
             raise UtilityError(msg) from err
 
 
@@ -477,9 +508,9 @@ def import_water(twin: Twin, path: str | Path, *, replace: bool = False, crs: An
     out.meta.setdefault("sources", []).append({"name": f"water network {Path(path).name}",
                                                "licence": "see the model's source",
                                                "note": info["placement"]})
+    wnet = build_water_network(out, check=False)  # what cannot be built is refused here, named
     b = out.layers.get("buildings")
     if b is not None and len(b):
-        wnet = build_water_network(out, check=False)
         dead = set(water_islands(wnet))
         alln = out.layers["water_nodes"]
         usable = ((alln["kind"] == "junction") & ~alln["id"].astype(str).isin(dead)).to_numpy()
