@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,7 @@ import pytest
 from tests.network.test_power import utility_grid
 from twin._errors import UtilityError
 from twin.layers.store import Twin
+from twin.network.power import build_power_net
 from twin.network.utilities import (
     KPI_UNITS,
     check_utilities,
@@ -24,6 +27,7 @@ from twin.network.utilities import (
     utility_kpis,
     write_utility_results,
 )
+from twin.network.utility_power import explain_overload, source_capacity, span
 
 
 def _acts(rows: list[tuple]) -> pd.DataFrame:
@@ -134,6 +138,69 @@ def test_one_hour_that_does_not_converge_is_recorded() -> None:
     assert utility_kpis(result)["power_unsolved_hours"] == 1
 
 
+def test_unsolved_hours_do_not_read_as_served(tmp_path: Path) -> None:
+    twin = utility_grid(3)
+    power, water = hourly_demand(twin, typical_activities(twin))
+    power.loc["b0", [12, 13]] = 5000.0
+    result = solve_day(twin, power, water)
+    kpis = utility_kpis(result)
+    assert kpis["power_unsolved_hours"] == 2
+    # unknown, not zero: the energy of the unsolved hours is counted apart
+    assert math.isnan(kpis["power_unserved_mwh"])
+    assert math.isnan(kpis["grid_energy_mwh"])
+    demand = float(power[[12, 13]].clip(lower=0).to_numpy().sum())
+    assert kpis["power_unsolved_demand_mwh"] == pytest.approx(demand, abs=1e-4)  # rounded
+    assert result.bus_unserved_mw[[12, 13]].isna().all().all()
+    assert (result.bus_unserved_mw.drop(columns=[12, 13]) == 0).all().all()
+    first, why = result.notes[:2]
+    assert first.startswith("power flow hours 12:00-13:00 (2 of 24) did not converge")
+    assert f"the supply of {demand:,.1f} MWh of demand in those hours is unknown" in first
+    assert "power_unserved_mwh and grid_energy_mwh are not given (NaN)" in first
+    cap = float(twin.layers["power_lines"].query("kind == 'transformer'")["sn_mva"].sum())
+    worst = 12 if power[12].sum() >= power[13].sum() else 13
+    total = power[worst].sum()
+    assert why.startswith(f"why: at {worst}:00 the demand is {total:,.1f} MW, "
+                          f"{total / cap:.1f}x the {cap:,.1f} MVA the network's source is rated "
+                          "for (pt1)")
+    assert "the most (5,000.0 MW) on " in why
+    assert re.search(r"it converges up to \d+% of the buildings' demand: the network cannot "
+                     r"carry more", why)
+    # the map: a node's unserved energy is unknown when an hour is
+    paths = write_utility_results(result, tmp_path)
+    nodes = pyogrio.read_dataframe(paths["map"], layer="power_nodes")
+    assert nodes["unserved_mwh"].isna().all()
+    table = pd.read_parquet(paths["power"])
+    bus = table[table["kind"] == "bus"]
+    assert bus.loc[bus["hour"] == 12, "unserved_mw"].isna().all()
+    assert not bus.loc[bus["hour"] == 12, "converged"].any()
+    assert (bus.loc[bus["hour"] == 11, "unserved_mw"] == 0).all()
+
+
+def test_source_capacity_and_explanation_of_an_overload() -> None:
+    twin = utility_grid(3)
+    pnet = build_power_net(twin)
+    lines = twin.layers["power_lines"]
+    trafo = lines[lines["kind"] == "transformer"]
+    assert source_capacity(pnet) == (pytest.approx(float(trafo["sn_mva"].sum())),
+                                     trafo["id"].tolist())
+    load = np.zeros(len(pnet.bus_ids))
+    far = pnet.bus_ids.get_loc(twin.layers["buildings"]["power_node"].iloc[-1])
+    load[far] = 200.0
+    text = explain_overload(pnet, load, label="at noon")
+    assert text.startswith("at noon the demand is 200.0 MW, ")
+    assert f"the most (200.0 MW) on {pnet.bus_ids[far]}" in text
+    assert "lands on 1 of" in text
+    assert len(pnet.net.load) == 0  # the probe loads are gone
+    # a load the source can take but the lines cannot
+    load[far] = 0.9 * source_capacity(pnet)[0]
+    assert "so the limit is in the lines on the way to the loads" in explain_overload(pnet, load)
+
+
+def test_span_of_hours() -> None:
+    assert span(np.array([23, 0, 1, 5])) == "00:00-01:00, 05:00, 23:00"
+    assert span(np.array([7])) == "07:00"
+
+
 def test_power_outage_event_leaves_demand_unserved_in_its_hours() -> None:
     twin = utility_grid(3)
     power, water = hourly_demand(twin, typical_activities(twin))
@@ -226,6 +293,34 @@ def test_check_names_the_weak_node_when_the_peak_does_not_converge() -> None:
     assert "does not converge" in text
     assert "cannot carry its load" in text
     assert f"power node {b.loc[0, 'power_node']}" in text
+    # and why, in plain words: the demand against what the source is rated for
+    why = [n for n in report.notes if n.startswith("why the power flow does not converge")]
+    assert len(why) == 1
+    assert re.search(r"at the design peak the demand is [\d,.]+ MW, [\d.]+x the [\d,.]+ MVA "
+                     r"the network's source is rated for \(pt1\)", why[0])
+    assert f"note: {why[0]}" in report.format()
+    assert report.to_dict()["notes"] == report.notes
+
+
+def test_check_lists_every_zero_impedance_line() -> None:
+    twin = utility_grid(3)
+    lines = twin.layers["power_lines"]
+    lines.loc[lines["id"].isin(["pc1", "pc2"]), ["r_ohm_per_km", "x_ohm_per_km"]] = 0.0
+    report = check_utilities(twin)
+    bad = [f for f in report.findings if f.rule == "impedance"]
+    assert [(f.severity, f.feature) for f in bad] == [("error", "pc1"), ("error", "pc2")]
+    assert "power_lines / feature pc1: r_ohm_per_km and x_ohm_per_km are both 0" in \
+        report.format()
+    assert not report.ok
+
+
+def test_check_notes_where_an_imported_model_was_placed() -> None:
+    from twin.network.power import import_power
+
+    twin, _ = import_power(utility_grid(3), "example_simple", replace=True)
+    report = check_utilities(twin)
+    assert report.notes[0].startswith("power model example_simple: ")
+    assert report.summary["power nodes with buildings"].endswith(" of 7")
 
 
 def test_demo_baseline_converges_within_limits(demo_twin: Twin) -> None:

@@ -76,6 +76,8 @@ def simulate(twin_file: Path, seed: int, out_dir: Path, iterations: int, sample:
           ["kpi", "value", "unit"])
     for reason, count in result.unrouted.items():
         click.echo(f"not routed: {count} — {reason}")
+    for note in result.run.get("notes", []):
+        click.echo(f"note: {note}")
     click.echo(f"wrote {', '.join(str(f) for f in files.values())}")
 
 

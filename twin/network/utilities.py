@@ -4,10 +4,11 @@
   (the day simulation's activities), plus a base load per floor area by use; profiles in
   ``agents/utility.yaml``. Smart meters (peak shaving / shifting) and rooftop solar from
   ``twin.extras["params"]`` apply here.
-- :func:`solve_day`: 24 hourly pandapower power flows and one extended-period EPANET run with
-  pressure-dependent demand and leaks; power outages and water outages of ``twin.extras
-  ["events"]`` apply in their hours. An hour that does not converge is recorded (NaN and a
-  flag), never raised.
+- :func:`solve_day`: 24 hourly pandapower power flows (:mod:`twin.network.utility_power`) and
+  one extended-period EPANET run with pressure-dependent demand and leaks; power outages and
+  water outages of ``twin.extras["events"]`` apply in their hours. An hour that does not
+  converge is recorded (NaN, a flag, its demand counted apart and a note saying why), never
+  raised, and never read as "all served".
 - :func:`utility_kpis`, :func:`write_utility_results` (in
   :mod:`twin.network.utility_results`) and :func:`check_utilities` (in
   :mod:`twin.network.utility_check`), importable from here too.
@@ -36,9 +37,10 @@ import yaml
 from twin._errors import UtilityError
 from twin._resources import data_dir
 from twin.layers.store import Twin
-from twin.network.power import PowerNet, build_power_net
+from twin.network.power import build_power_net
 from twin.network.utility_check import UtilityReport, check_utilities
 from twin.network.utility_check import diagnose as diagnose  # re-exported
+from twin.network.utility_power import HOURS, event_hours, power_day
 from twin.network.utility_results import (
     KPI_UNITS,
     UtilityResult,
@@ -61,8 +63,6 @@ __all__ = [
     "write_utility_results",
 ]
 
-HOURS = np.arange(24)
-_RECYCLE = {"trafo": False, "bus_pq": True, "bfsw": False}
 log = logging.getLogger(__name__)
 
 
@@ -334,92 +334,6 @@ def typical_activities(twin: Twin, *, seed: int = 0) -> pd.DataFrame:
 
 # --- one day of power and water -----------------------------------------------------------------
 
-def _hours(event: dict[str, Any]) -> np.ndarray:
-    a, b = (event.get("hours") or [0, 24])[:2]
-    return (HOURS >= int(a)) & (HOURS < int(b))
-
-
-def _power_day(twin: Twin, pnet: PowerNet, power_mw: pd.DataFrame, events: list[dict[str, Any]],
-               notes: list[str]) -> dict[str, Any]:
-    import pandapower as pp
-
-    net = pnet.net
-    b = twin.layer("buildings")
-    cfg = load_profiles()["power"]
-    nb = len(net.bus)
-    at = pnet.bus_index(b["power_node"].astype(str).where(b["power_node"].notna(), "")
-                        if "power_node" in b else [""] * len(b))
-    load = power_mw.reindex(b["id"].astype(str)).fillna(0.0).to_numpy(float)
-    bus_load = np.zeros((nb, 24))
-    np.add.at(bus_load, at[at >= 0], load[at >= 0])
-    loose = np.clip(load[at < 0], 0.0, None).sum(axis=0)
-    buses = np.flatnonzero(np.abs(bus_load).sum(axis=1) > 0)
-    lidx = np.asarray(pp.create_loads(net, buses, p_mw=0.0, q_mvar=0.0, name="buildings")
-                      ) if len(buses) else np.array([], dtype=np.int64)
-    fixed = net.load.index.difference(lidx)
-    fixed_p = np.zeros(nb)
-    np.add.at(fixed_p, net.load.bus[fixed].to_numpy(int),
-              (net.load.p_mw[fixed] * net.load.scaling[fixed]).to_numpy(float)
-              * net.load.in_service[fixed].to_numpy(bool))
-    tan = math.tan(math.acos(float(cfg["power_factor"])))
-    numba = bool(cfg.get("numba", False))
-    out_mask = np.zeros((24, nb), dtype=bool)
-    for ev in events:
-        if ev.get("type") == "power_outage":
-            idx = pnet.bus_index([str(i) for i in ev.get("power_node_ids", [])])
-            if (idx < 0).any():
-                bad = [i for i, k in zip(ev["power_node_ids"], idx, strict=True) if k < 0][:3]
-                msg = f"power_outage event: power_nodes {bad} do not exist in the twin"
-                raise UtilityError(msg)
-            out_mask[np.ix_(_hours(ev), idx)] = True
-    in_service = net.bus.in_service.to_numpy(bool).copy()
-    vm, bl, tl = np.full((24, nb), np.nan), [], []
-    grid, ok = np.full(24, np.nan), np.zeros(24, dtype=bool)
-    state: bytes | None = None
-    pos = net.load.index.get_indexer(lidx)
-    p_col = net.load.p_mw.to_numpy(float, copy=True)
-    q_col = net.load.q_mvar.to_numpy(float, copy=True)
-    for h in HOURS:
-        p_col[pos] = bus_load[buses, h]
-        q_col[pos] = bus_load[buses, h] * tan
-        net.load["p_mw"] = p_col
-        net.load["q_mvar"] = q_col
-        key = out_mask[h].tobytes()
-        full = key != state
-        if full:
-            net.bus["in_service"] = in_service & ~out_mask[h]
-        live = net.bus.in_service.to_numpy(bool)
-        if not live[net.ext_grid.bus.to_numpy(int)[net.ext_grid.in_service.to_numpy(bool)]
-                    ].any():  # a blackout: nothing to solve, nothing supplied
-            ok[h], state = True, None
-            bl.append(np.full(len(net.line), np.nan))
-            tl.append(np.full(len(net.trafo), np.nan))
-            grid[h] = 0.0
-            continue
-        try:
-            if full:
-                pp.runpp(net, init="auto", numba=numba)
-            else:
-                pp.runpp(net, recycle=_RECYCLE, numba=numba)
-            state = key
-            ok[h] = True
-            vm[h] = net.res_bus.vm_pu.to_numpy(float, copy=True)
-            bl.append(net.res_line.loading_percent.to_numpy(float, copy=True))
-            tl.append(net.res_trafo.loading_percent.to_numpy(float, copy=True))
-            grid[h] = float(net.res_ext_grid.p_mw.sum())
-        except Exception as err:  # one hour failing is a result, not a crash
-            state = None
-            bl.append(np.full(len(net.line), np.nan))
-            tl.append(np.full(len(net.trafo), np.nan))
-            notes.append(f"power flow hour {h:02d}:00 did not converge ({type(err).__name__}: "
-                         f"{err}); run `twin utilities check` for a diagnosis")
-    dead = np.isnan(vm) & ok[:, None]
-    unserved = np.where(dead.T, np.clip(bus_load, 0, None) + fixed_p[:, None], 0.0)
-    return {"vm": vm.T, "line": np.array(bl).T, "trafo": np.array(tl).T, "grid": grid,
-            "ok": ok, "unserved": unserved, "loose": loose,
-            "unsupplied": b["id"].astype(str).to_numpy()[(at < 0) & (load.max(axis=1) > 0)]}
-
-
 def _hourly_patterns(wn: Any) -> None:
     """Make every pattern hourly (repeat or average), so building patterns can join them."""
     step = int(wn.options.time.pattern_timestep or 3600)
@@ -458,7 +372,7 @@ def _water_day(twin: Twin, wnet: WaterNet, water_lps: pd.DataFrame, events: list
     for ev in events:
         if ev.get("type") == "water_outage":
             idx = juncs.get_indexer(pd.Index([str(i) for i in ev.get("water_node_ids", [])]))
-            off[np.ix_(idx[idx >= 0], np.flatnonzero(_hours(ev)))] = True
+            off[np.ix_(idx[idx >= 0], np.flatnonzero(event_hours(ev)))] = True
     _hourly_patterns(wn)
     opt = wn.options
     opt.time.duration, opt.time.hydraulic_timestep = 23 * 3600, 3600
@@ -551,7 +465,7 @@ def solve_day(twin: Twin, power_mw: pd.DataFrame, water_lps: pd.DataFrame, *,
     cfg = load_profiles()
     notes: list[str] = []
     pnet = build_power_net(twin)
-    pw = _power_day(twin, pnet, power_mw, events, notes)
+    pw = power_day(twin, pnet, power_mw, events, notes, cfg["power"])
     wnet = build_water_network(twin)
     wt = _water_day(twin, wnet, water_lps, events, params, notes)
     lines = twin.layer("power_lines")
@@ -576,7 +490,7 @@ def solve_day(twin: Twin, power_mw: pd.DataFrame, water_lps: pd.DataFrame, *,
         branch_loading=branch, branch_kind=kinds.reindex(branch.index),
         bus_vm=pd.DataFrame(pw["vm"], index=pnet.bus_ids, columns=HOURS),
         bus_unserved_mw=unserved, grid_mw=pd.Series(pw["grid"], index=HOURS),
-        power_ok=pw["ok"],
+        power_ok=pw["ok"], power_demand_mw=pd.Series(pw["demand"], index=HOURS),
         node_pressure=pd.DataFrame(wt["pressure"], index=wnet.node_ids, columns=HOURS),
         node_expected_lps=expected, node_delivered_lps=delivered,
         node_leak_lps=pd.DataFrame(wt["leak"], index=juncs, columns=HOURS),

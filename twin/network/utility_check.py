@@ -18,7 +18,7 @@ import copy
 import io
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,7 @@ import pandas as pd
 from twin._errors import Finding, UtilityError
 from twin.layers.store import Twin
 from twin.network.power import PowerNet, build_power_net, unsupplied
+from twin.network.utility_power import explain_overload
 from twin.network.water import WaterNet, build_water_network, run_epanet, water_islands
 
 # load_profiles comes from twin.network.utilities, which imports this module (to re-export
@@ -37,10 +38,12 @@ __all__ = ["UtilityReport", "check_utilities", "diagnose"]
 
 @dataclass
 class UtilityReport:
-    """What ``twin utilities check`` found: findings (errors and warnings) and peak figures."""
+    """What ``twin utilities check`` found: findings (errors and warnings), peak figures, and
+    notes (where an imported model was placed, why a power flow does not converge)."""
 
     findings: list[Finding]
     summary: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -51,6 +54,7 @@ class UtilityReport:
         """The report as text."""
         lines = [f"{k:28s} {v}" for k, v in self.summary.items()]
         lines += [f.format() for f in self.findings]
+        lines += [f"note: {n}" for n in self.notes]
         n = sum(f.severity == "error" for f in self.findings)
         lines.append("utilities ok" if self.ok else f"utilities check failed: {n} error(s)")
         return "\n".join(lines)
@@ -58,7 +62,7 @@ class UtilityReport:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
         return {"ok": self.ok, "summary": self.summary,
-                "findings": [f.to_dict() for f in self.findings]}
+                "findings": [f.to_dict() for f in self.findings], "notes": list(self.notes)}
 
 
 _DIAGNOSIS = {
@@ -112,8 +116,8 @@ def diagnose(pnet: PowerNet) -> list[str]:
     return out
 
 
-def _peak_power(twin: Twin, pnet: PowerNet, findings: list[Finding], summary: dict[str, Any]
-                ) -> None:
+def _peak_power(twin: Twin, pnet: PowerNet, findings: list[Finding], summary: dict[str, Any],
+                notes: list[str]) -> None:
     import pandapower as pp
 
     from twin.layers.utility_layout import POWER_FACTOR, building_peak_demand
@@ -121,12 +125,15 @@ def _peak_power(twin: Twin, pnet: PowerNet, findings: list[Finding], summary: di
 
     b = twin.layer("buildings")
     net = pnet.net
+    fixed = PowerNet(copy.deepcopy(net), pnet.bus_ids, pnet.line_ids, pnet.trafo_ids,
+                     pnet.switch_ids, dict(pnet.other_ids))
+    load = np.zeros(len(net.bus))
     if len(b) and "power_node" in b:
         peak, _ = building_peak_demand(b)
         at = pnet.bus_index(b["power_node"].astype(str).where(b["power_node"].notna(), ""))
-        load = np.zeros(len(net.bus))
         np.add.at(load, at[at >= 0], peak[at >= 0])
         buses = np.flatnonzero(load > 0)
+        summary["power nodes with buildings"] = f"{len(buses)} of {len(net.bus)}"
         pp.create_loads(net, buses, load[buses], load[buses] * math.tan(math.acos(POWER_FACTOR)),
                         name="buildings")
     live = net.load.in_service.to_numpy(bool)
@@ -155,6 +162,9 @@ def _peak_power(twin: Twin, pnet: PowerNet, findings: list[Finding], summary: di
         findings.append(Finding("error", "power_flow", f"the peak-hour power flow does not "
                                 f"converge ({err}); {'; '.join(words) or 'no diagnosis'}{hint}",
                                 layer="power_lines"))
+        why = explain_overload(fixed, load, label="at the design peak",
+                               q_per_p=math.tan(math.acos(POWER_FACTOR)))
+        notes.append(f"why the power flow does not converge: {why}")
         return
     loading = pd.Series(net.res_line.loading_percent.to_numpy(float), index=pnet.line_ids)
     trafo = pd.Series(net.res_trafo.loading_percent.to_numpy(float), index=pnet.trafo_ids)
@@ -217,14 +227,24 @@ def check_utilities(twin: Twin) -> UtilityReport:
     Reports (errors): networks that cannot be built, no source, islands with load, buildings
     without a working connection, a peak-hour power flow that does not converge (with
     pandapower's diagnostic in plain words), EPANET failures; (warnings) islands without load,
-    overloads, low voltages and pressures at the design peak (``agents/density.yaml``).
+    overloads, low voltages and pressures at the design peak (``agents/density.yaml``). Every
+    zero-impedance branch is listed (:func:`twin.layers.utility_rules.check_utility_values`).
+    Notes: where an imported model was placed, and why a peak that does not converge fails
+    (the demand against the rating of the network's source, in plain words).
 
     Examples
     --------
     >>> # print(check_utilities(read_twin("demo.twin.gpkg")).format())
     """
+    from twin.layers.schemas import layer_spec
+    from twin.layers.utility_rules import check_utility_values
+
     findings: list[Finding] = []
     summary: dict[str, Any] = {}
+    notes: list[str] = []
+    for sector, model in sorted((twin.meta.get("utility_models") or {}).items()):
+        if isinstance(model, dict) and model.get("placement"):
+            notes.append(f"{sector} model {model.get('source', '')}: {model['placement']}")
     b = twin.layer("buildings")
     for sector, builder, col, layer in (("power", build_power_net, "power_node", "power_nodes"),
                                         ("water", build_water_network, "water_node",
@@ -233,6 +253,11 @@ def check_utilities(twin: Twin) -> UtilityReport:
             findings.append(Finding("warning", "missing", f"the twin has no {sector} network",
                                     layer))
             continue
+        if sector == "power":
+            zero = check_utility_values(twin.layer("power_lines"), layer_spec("power_lines"))
+            if zero:
+                findings += zero
+                continue
         try:
             net: Any = builder(twin, check=False)
         except UtilityError as err:
@@ -265,7 +290,7 @@ def check_utilities(twin: Twin) -> UtilityReport:
                                     f"set their {col} to a connected node", "buildings",
                                     field=col))
         if sector == "power":
-            _peak_power(twin, net, findings, summary)
+            _peak_power(twin, net, findings, summary, notes)
         else:
             _peak_water(twin, net, findings, summary)
-    return UtilityReport(findings, summary)
+    return UtilityReport(findings, summary, notes)

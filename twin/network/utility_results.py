@@ -29,7 +29,8 @@ __all__ = ["KPI_UNITS", "UtilityResult", "utility_kpis", "write_utility_results"
 KPI_UNITS = {
     "peak_line_loading_pct": "%", "peak_transformer_loading_pct": "%",
     "overloaded_line_hours": "line-h", "min_voltage_pu": "p.u.", "power_unserved_mwh": "MWh",
-    "grid_energy_mwh": "MWh", "power_unsolved_hours": "h", "min_pressure_m": "m",
+    "grid_energy_mwh": "MWh", "power_unsolved_hours": "h", "power_unsolved_demand_mwh": "MWh",
+    "min_pressure_m": "m",
     "water_pressure_deficit_node_h": "node-h", "unmet_water_m3": "m3",
     "water_leakage_m3": "m3", "water_supplied_m3": "m3", "water_unsolved_hours": "h",
 }
@@ -43,8 +44,8 @@ class UtilityResult:
     branch_loading: pd.DataFrame      # power_lines (lines, cables, transformers): loading %
     branch_kind: pd.Series
     bus_vm: pd.DataFrame              # power_nodes: voltage p.u. (NaN: not supplied / solved)
-    bus_unserved_mw: pd.DataFrame     # power_nodes: demand of buildings and loads not supplied
-    grid_mw: pd.Series                # power drawn from the external grid(s)
+    bus_unserved_mw: pd.DataFrame     # power_nodes: demand not supplied (NaN: hour not solved)
+    grid_mw: pd.Series                # power drawn from the external grid(s) (NaN: not solved)
     power_ok: np.ndarray              # the power flow converged in that hour
     node_pressure: pd.DataFrame       # water_nodes: pressure, m
     node_expected_lps: pd.DataFrame   # junctions: demand asked for (buildings and fixed)
@@ -57,6 +58,8 @@ class UtilityResult:
     unsupplied_buildings: dict[str, list[str]] = field(default_factory=dict)
     settings: dict[str, float] = field(default_factory=dict)
     layers: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
+    power_demand_mw: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
+    """Demand per hour (buildings, with or without a connection, and fixed loads), MW."""
 
 
 # --- KPIs, files --------------------------------------------------------------------------------
@@ -67,6 +70,11 @@ def utility_kpis(result: UtilityResult) -> dict[str, float]:
     Lines, cables and transformers count for overloaded line-hours; pressure and deficits are
     over junction-hours with demand; unmet water and unserved energy include buildings
     without a connection.
+
+    An hour whose power flow did not converge is not "all served": while there is one,
+    ``power_unserved_mwh`` and ``grid_energy_mwh`` are NaN (unknown) and
+    ``power_unsolved_demand_mwh`` is the demand of those hours; peak loadings and the lowest
+    voltage are of the solved hours.
 
     Examples
     --------
@@ -88,6 +96,7 @@ def utility_kpis(result: UtilityResult) -> dict[str, float]:
     served = (expected > 1e-9) & np.isfinite(press)
     unmet = np.clip(np.nan_to_num(expected - delivered), 0.0, None)
     vm = result.bus_vm.to_numpy(float)
+    solved = bool(np.asarray(result.power_ok).all())
     return {
         "peak_line_loading_pct": round(nanmax(lines), 3),
         "peak_transformer_loading_pct": round(nanmax(trafos), 3),
@@ -95,9 +104,13 @@ def utility_kpis(result: UtilityResult) -> dict[str, float]:
                                       > s["max_loading_pct"]).sum()),
         "min_voltage_pu": round(float(np.nanmin(vm)) if np.isfinite(vm).any() else float("nan"),
                                 5),
-        "power_unserved_mwh": round(float(result.bus_unserved_mw.to_numpy(float).sum()), 6),
-        "grid_energy_mwh": round(float(np.nansum(result.grid_mw.to_numpy(float))), 4),
+        "power_unserved_mwh": round(float(result.bus_unserved_mw.to_numpy(float).sum()), 6)
+        if solved else float("nan"),
+        "grid_energy_mwh": round(float(np.nansum(result.grid_mw.to_numpy(float))), 4)
+        if solved else float("nan"),
         "power_unsolved_hours": int((~result.power_ok).sum()),
+        "power_unsolved_demand_mwh": round(float(result.power_demand_mw.reindex(
+            np.flatnonzero(~result.power_ok)).fillna(0.0).sum()), 4),
         "min_pressure_m": round(float(press[served].min()) if served.any() else float("nan"), 3),
         "water_pressure_deficit_node_h": int((served & (press < s["min_service_pressure_m"])
                                               ).sum()),
@@ -179,7 +192,7 @@ def write_utility_results(result: UtilityResult, out_dir: str | os.PathLike[str]
     if "power_nodes" in lay and len(lay["power_nodes"]):
         g = lay["power_nodes"][["id", "kind", "geometry"]].set_index("id")
         stats = pd.DataFrame({"min_vm_pu": r.bus_vm.min(axis=1),
-                              "unserved_mwh": r.bus_unserved_mw.sum(axis=1)})
+                              "unserved_mwh": r.bus_unserved_mw.sum(axis=1, skipna=False)})
         maps["power_nodes"] = g.join(stats).join(hourly(r.bus_vm, "h"))
     if "water_nodes" in lay and len(lay["water_nodes"]):
         g = lay["water_nodes"][["id", "kind", "geometry"]].set_index("id")
