@@ -388,7 +388,12 @@ def _water_day(twin: Twin, wnet: WaterNet, water_lps: pd.DataFrame, events: list
     for k in np.flatnonzero(jd.max(axis=1) > 0):  # an outage cuts the buildings' demand
         peak, name = float(jd[k].max()), str(juncs[int(k)])
         wn.add_pattern(f"twin-b-{name}", np.where(off[k], 0.0, jd[k] / peak).tolist())
-        wn.get_node(name).add_demand(peak / 1000.0, f"twin-b-{name}", "buildings")
+        node = wn.get_node(name)
+        if all(d.base_value == 0 for d in node.demand_timeseries_list):
+            # one demand per junction: WNTR writes several through a search per junction
+            # that is quadratic in the number of patterns (minutes on a 10,000-node net)
+            node.demand_timeseries_list.clear()
+        node.add_demand(peak / 1000.0, f"twin-b-{name}", "buildings")
     # leaks: emitters spread by length of main, sized on the day's mean demand
     share = float(cfg["leakage_share"]) * (1 - float(params.get("leak_reduction_pct", 0.0) or 0)
                                           / 100.0)
