@@ -54,6 +54,9 @@ def _register_kpis() -> None:
         "grid_energy_mwh": ("MWh", "economy", "lower", "Energy drawn from the external grid"),
         "power_unsolved_hours": ("h", "government_safety", "lower",
                                  "Hours the power flow did not converge"),
+        "power_unsolved_demand_mwh": ("MWh", "government_safety", "lower",
+                                      "Demand of the hours the power flow did not converge "
+                                      "(served or not: unknown)"),
         "unmet_water_m3": ("m3", "livelihood", "lower", "Water demand not delivered"),
         "water_leakage_m3": ("m3", "economy", "lower", "Water lost to leaks"),
         "water_supplied_m3": ("m3", "livelihood", None, "Water delivered to consumers"),
