@@ -143,3 +143,32 @@ def test_assign_needs_exactly_one_input(twin_file: Path, tmp_path: Path,
     assert "either a twin file or --tntp" in capsys.readouterr().err
     assert main(["assign", str(twin_file), "--tntp", str(SIOUX_FALLS), "--out",
                  str(tmp_path / "o")]) == 2
+
+
+def test_simulate_with_other_profiles(twin_file: Path, tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """--population / --external replace agents/*.yaml (a calibrated profile, say)."""
+    import yaml
+
+    from twin._resources import data_dir
+
+    ext = yaml.safe_load((data_dir("agents") / "external.yaml").read_text())
+    ext["through_traffic"]["peak_share_of_capacity"] = {}   # no through traffic at all
+    mine = tmp_path / "external-none.yaml"
+    mine.write_text(yaml.safe_dump(ext))
+    counts = {}
+    for name, extra in (("default", []), ("mine", ["--external", str(mine)])):
+        assert main(["simulate", str(twin_file), "--seed", "1", "--out", str(tmp_path / name),
+                     "--iterations", "1", "--json", *extra]) == 0
+        capsys.readouterr()
+        run = json.loads((tmp_path / name / "run.json").read_text())
+        counts[name] = run["counts"]["through_trips"]
+    assert counts["default"] > 0
+    assert counts["mine"] == 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("through_traffic: [1, 2\n")
+    assert main(["simulate", str(twin_file), "--seed", "1", "--out", str(tmp_path / "b"),
+                 "--external", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.yaml" in err
+    assert "Traceback" not in err

@@ -23,9 +23,14 @@ from twin.commands._ui import echo_json, table
               help="Route-learning iterations (simulated days).")
 @click.option("--sample", type=float, default=1.0, show_default=True,
               help="Share of the population simulated (0 < F <= 1).")
+@click.option("--population", "population_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Population profile to use instead of agents/population.yaml (e.g. the "
+                   "one `twin calibrate` wrote).")
+@click.option("--external", "external_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="External-demand profile to use instead of agents/external.yaml.")
 @click.option("--json", "as_json", is_flag=True, help="Print the KPIs as one JSON object.")
 def simulate(twin_file: Path, seed: int, out_dir: Path, iterations: int, sample: float,
-             as_json: bool) -> None:
+             population_file: Path | None, external_file: Path | None, as_json: bool) -> None:
     """Simulate one representative weekday: residents, commuters, through traffic.
 
     Writes kpis.json, trips.parquet, links.gpkg (volume, v/c, speed per link and hour),
@@ -36,12 +41,23 @@ def simulate(twin_file: Path, seed: int, out_dir: Path, iterations: int, sample:
     Examples:
       twin simulate demo.twin.gpkg --seed 1 --out runs/base
       twin simulate big.twin.gpkg --seed 1 --out runs/big --sample 0.25 --iterations 3
+      twin simulate demo.twin.gpkg --seed 1 --out runs/cal \\
+          --population agents/population-calibrated-2026-11-29.yaml
     """
     from twin.agents.kpis import KPI_UNITS
     from twin.agents.simulate import simulate as simulate_day
     from twin.agents.simulate import write_day
     from twin.layers.store import read_twin
 
+    configs: dict[str, Any] = {}
+    if population_file is not None:
+        from twin.agents.population import load_population_config
+
+        configs["population_config"] = load_population_config(population_file)
+    if external_file is not None:
+        from twin.agents.external import load_external_config
+
+        configs["external_config"] = load_external_config(external_file)
     twin = read_twin(twin_file)
     hours = 19.0
     bar = tqdm(total=iterations * hours, desc="simulating", unit="h", file=sys.stderr,
@@ -59,7 +75,7 @@ def simulate(twin_file: Path, seed: int, out_dir: Path, iterations: int, sample:
     t0 = time.perf_counter()
     try:
         result = simulate_day(twin, seed=seed, iterations=iterations, sample=sample,
-                              progress=progress)
+                              progress=progress, **configs)
     finally:
         bar.close()
     files = write_day(result, out_dir)
