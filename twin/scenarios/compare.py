@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ __all__ = [
     "format_comparison",
     "load_runs",
     "paired_stats",
+    "settings_warnings",
 ]
 
 FIELDS = ("base_mean", "scenario_mean", "diff", "ci_low", "ci_high", "significant", "unit")
@@ -62,17 +64,52 @@ def _flat(kpis: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def load_runs(folder: str | Path) -> tuple[dict[int, dict[str, Any]], dict[str, Any]]:
-    """KPIs of every replication in ``folder`` by seed, and the resolved scenario.
+def _units(kpis: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """The units ``kpis.json`` stores beside the values (``{name: {"value", "unit"}}``)."""
+    out: dict[str, str] = {}
+    for k, v in kpis.items():
+        if isinstance(v, Mapping) and "value" in v:
+            if isinstance(v.get("unit"), str) and v["unit"]:
+                out[f"{prefix}{k}"] = v["unit"]
+        elif isinstance(v, Mapping):
+            out.update(_units(v, f"{prefix}{k}_"))
+    return out
 
-    Raises
-    ------
-    ScenarioError
-        The folder holds no complete replication.
-    """
+
+#: Run settings that must agree for a comparison to be fair: run.json key -> label.
+SETTINGS = {"sample": "sample", "iterations": "iterations", "start_h": "start hour",
+            "end_h": "end hour", "twin": "twin file hash"}
+
+
+def _settings(run: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings of one replication from its run.json (top level, or the engine's run)."""
+    engine_run, given = run.get("engine_run"), run.get("inputs")
+    engine: Mapping[str, Any] = engine_run if isinstance(engine_run, Mapping) else {}
+    inputs: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
+    out: dict[str, Any] = {}
+    for key in SETTINGS:
+        if key == "twin":
+            value = inputs.get("twin") or engine.get("input_hash") or run.get("input_hash")
+        else:
+            value = run.get(key, engine.get(key))
+        if value is not None:
+            out[key] = value
+    return out
+
+
+@dataclass
+class _Runs:
+    """What one folder holds: KPIs by seed, the resolved scenario, units, settings."""
+
+    kpis: dict[int, dict[str, Any]]
+    scenario: dict[str, Any]
+    units: dict[str, str] = field(default_factory=dict)
+    settings: dict[str, set[Any]] = field(default_factory=dict)
+
+
+def _read_runs(folder: str | Path) -> _Runs:
     root = Path(folder)
-    runs: dict[int, dict[str, Any]] = {}
-    scenario: dict[str, Any] = {}
+    out = _Runs({}, {})
     for rep in sorted(root.glob("rep-*")):
         try:
             kpis = json.loads((rep / "kpis.json").read_text(encoding="utf-8"))
@@ -81,17 +118,72 @@ def load_runs(folder: str | Path) -> tuple[dict[int, dict[str, Any]], dict[str, 
             continue
         if not isinstance(kpis, dict) or not isinstance(run, dict) or "seed" not in run:
             continue
-        runs[int(run["seed"])] = _flat(kpis)
-        if not scenario:
+        out.kpis[int(run["seed"])] = _flat(kpis)
+        out.units = {**_units(kpis), **out.units}
+        for k, v in _settings(run).items():
+            out.settings.setdefault(k, set()).add(json.dumps(v, sort_keys=True))
+        if not out.scenario:
             try:
-                scenario = json.loads((rep / "scenario.json").read_text(encoding="utf-8"))
+                out.scenario = json.loads((rep / "scenario.json").read_text(encoding="utf-8"))
             except (OSError, ValueError):
-                scenario = {}
-    if not runs:
+                out.scenario = {}
+    if not out.kpis:
         msg = (f"{root}: no complete replication (rep-<k>/ with kpis.json and run.json); "
                "run it with `twin run SCENARIO.yaml --out DIR`")
         raise ScenarioError(msg)
-    return runs, scenario
+    return out
+
+
+def load_runs(folder: str | Path) -> tuple[dict[int, dict[str, Any]], dict[str, Any]]:
+    """KPIs of every replication in ``folder`` by seed, and the resolved scenario.
+
+    Raises
+    ------
+    ScenarioError
+        The folder holds no complete replication.
+    """
+    runs = _read_runs(folder)
+    return runs.kpis, runs.scenario
+
+
+def settings_warnings(base_dir: str | Path, scenario_dir: str | Path) -> list[str]:
+    """Differences in run settings (sample, iterations, hours, twin) between two run folders.
+
+    A comparison of runs made with different settings measures the settings as well as the
+    intervention; each line names the setting and the values on both sides.
+
+    Examples
+    --------
+    >>> settings_warnings("/nonexistent-a", "/nonexistent-b")
+    Traceback (most recent call last):
+    ...
+    twin._errors.ScenarioError: /nonexistent-a: no complete replication ...
+    """
+    differ = _differ(_read_runs(base_dir), _read_runs(scenario_dir))
+    return _warnings(differ, base_dir, scenario_dir)
+
+
+def _differ(base: _Runs, scen: _Runs) -> list[dict[str, Any]]:
+    """Settings whose values differ: ``{setting, base: [values], scenario: [values]}``."""
+    out = []
+    for key in SETTINGS:
+        a, b = base.settings.get(key), scen.settings.get(key)
+        if a and b and a != b:
+            out.append({"setting": key, "base": sorted(json.loads(v) for v in a),
+                        "scenario": sorted(json.loads(v) for v in b)})
+    return out
+
+
+def _show(values: Sequence[Any]) -> str:
+    text = ", ".join(str(v)[:19] + ("..." if len(str(v)) > 19 else "") for v in values)
+    return text if len(values) == 1 else f"mixed ({text})"
+
+
+def _warnings(differ: list[dict[str, Any]], base_dir: str | Path, scenario_dir: str | Path
+              ) -> list[str]:
+    return [f"{SETTINGS[d['setting']]} differs: {_show(d['base'])} in {base_dir}, "
+            f"{_show(d['scenario'])} in {scenario_dir}; rerun both with the same settings for "
+            "a fair comparison" for d in differ]
 
 
 def paired_stats(base: Sequence[float], scenario: Sequence[float]) -> dict[str, Any]:
@@ -153,17 +245,22 @@ def compare(base_dir: str | Path, scenario_dir: str | Path,
     -------
     dict
         ``kpis``: per KPI name ``base_mean``, ``scenario_mean``, ``diff``, ``ci_low``,
-        ``ci_high``, ``significant`` (None with one replication), ``unit``, ``group``, ``n``;
-        ``replications`` paired; ``costs``: the cost table (None without costs);
-        ``scenario``, ``base``: names.
+        ``ci_high``, ``significant`` (None with one replication), ``unit`` (the registered
+        one, else the one stored in ``kpis.json``), ``group``, ``n``; ``replications``
+        paired; ``costs``: the cost table (None without costs); ``scenario``, ``base``:
+        names; ``settings_differ``: run settings that differ between the folders
+        (``setting``, ``base`` and ``scenario`` values) and ``warnings``: the same as text
+        (:func:`settings_warnings`).
 
     Raises
     ------
     ScenarioError
         A folder has no runs, or no replication of one has the seed of one of the other.
     """
-    base, base_s = load_runs(base_dir)
-    scen, scen_s = load_runs(scenario_dir)
+    base_runs, scen_runs = _read_runs(base_dir), _read_runs(scenario_dir)
+    base, base_s = base_runs.kpis, base_runs.scenario
+    scen, scen_s = scen_runs.kpis, scen_runs.scenario
+    stored = {**base_runs.units, **scen_runs.units}
     seeds = sorted(set(base) & set(scen))
     if not seeds:
         msg = (f"{scenario_dir} and {base_dir} share no replication seed; compare a scenario "
@@ -185,10 +282,13 @@ def compare(base_dir: str | Path, scenario_dir: str | Path,
             continue
         st = paired_stats([a for a, _ in pairs], [b for _, b in pairs])
         info = kpi_info(name)
-        table[name] = {**st, "unit": info.unit, "group": info.group, "better": info.better}
+        table[name] = {**st, "unit": info.unit or stored.get(name, ""), "group": info.group,
+                       "better": info.better}
     return {"scenario": scen_s.get("name", Path(scenario_dir).name),
             "base": base_s.get("name", Path(base_dir).name), "replications": len(seeds),
             "unpaired": len(set(base) ^ set(scen)), "kpis": table,
+            "settings_differ": (differ := _differ(base_runs, scen_runs)),
+            "warnings": _warnings(differ, base_dir, scenario_dir),
             "focus": [k for k in scen_s.get("kpis") or [] if k in table],
             "costs": _costs(base, scen, seeds, scen_s)}
 

@@ -3,8 +3,11 @@
 Every run writes ``kpis.json``: the KPIs of the day simulation plus those computed here from the
 (scenario's) layers — accessibility and sensor coverage. :func:`twin.scenarios.compare.compare`
 compares every numeric KPI it finds, whatever module produced it; units and groups come from
-:data:`KPIS`, which other modules extend with :func:`register_kpi` (``KPI_UNITS`` mirrors the
-units; a name missing from both is compared with an empty unit in the group ``other``).
+:data:`KPIS`, which other modules extend with :func:`register_kpi` when imported (the utility,
+service, emergency and coverage KPIs). :func:`known_kpis` imports every such module first, so a
+lookup gives the same answer in a fresh process as after a run; :func:`kpi_info` is the one
+lookup every report uses (``KPI_UNITS`` mirrors the units; a name known to neither gets the unit
+the day simulation registered for it, else an empty one, and the group ``other``).
 
 Groups follow DESIGN.md: ``livelihood``, ``economy``, ``government_safety``.
 
@@ -20,7 +23,9 @@ Examples
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -34,8 +39,10 @@ __all__ = [
     "GROUPS",
     "KPI",
     "KPIS",
+    "KPI_MODULES",
     "KPI_UNITS",
     "access_kpis",
+    "known_kpis",
     "kpi_info",
     "layer_kpis",
     "register_kpi",
@@ -83,6 +90,9 @@ _CANONICAL = [
     KPI("service_wait_mean_min", "min", "livelihood", "lower",
         "Mean waiting time at facilities", "services"),
     KPI("power_unserved_mwh", "MWh", "livelihood", "lower", "Energy demand not served",
+        "power"),
+    KPI("power_unsolved_demand_mwh", "MWh", "government_safety", "lower",
+        "Demand in the hours the power flow did not converge (served or not: unknown)",
         "power"),
     KPI("water_pressure_deficit_node_h", "node-h", "livelihood", "lower",
         "Junction-hours under the minimum service pressure", "water"),
@@ -176,20 +186,54 @@ def register_kpi(name: str, unit: str, group: str, better: str | None = None,
     return kpi
 
 
+#: Modules that register KPIs (units, groups) or day-analysis units when imported; with every
+#: intervention module (:func:`twin.scenarios.registry.registry` imports them all) and the day
+#: analyses the simulation loads (:data:`twin.agents.simulate.BUILTIN_ANALYSES`).
+KPI_MODULES = ("twin.scenarios.interventions.hazards", "twin.scenarios.interventions.utilities")
+
+
+@lru_cache(maxsize=1)
+def _load_registering_modules() -> None:
+    from twin.agents.simulate import BUILTIN_ANALYSES
+    from twin.scenarios.registry import registry
+
+    registry()
+    for name in (*KPI_MODULES, *BUILTIN_ANALYSES):
+        importlib.import_module(name)
+
+
+def known_kpis() -> dict[str, KPI]:
+    """Every registered KPI by name, after importing every module that registers some.
+
+    Examples
+    --------
+    >>> known_kpis()["min_voltage_pu"].unit, known_kpis()["clinic_wait_mean_min"].group
+    ('p.u.', 'livelihood')
+    """
+    _load_registering_modules()
+    return dict(KPIS)
+
+
 def kpi_info(name: str) -> KPI:
-    """The KPI ``name``, or a bare one (unit from KPI_UNITS, group ``other``) if unknown.
+    """The KPI ``name`` (registering modules loaded first, see :func:`known_kpis`).
+
+    A name no module registered gets the unit the day simulation knows for it
+    (:data:`twin.agents.kpis.KPI_UNITS`), else ``""``, and the group ``other``.
 
     Examples
     --------
     >>> kpi_info("co2_t").better
     'lower'
+    >>> kpi_info("emergency_response_mean_min").unit
+    'min'
     """
+    _load_registering_modules()
     if name in KPIS:
         kpi = KPIS[name]
         unit = KPI_UNITS.get(name, kpi.unit)
         return kpi if unit == kpi.unit else KPI(name, unit, kpi.group, kpi.better,
                                                 kpi.description, kpi.source)
-    return KPI(name, KPI_UNITS.get(name, ""), "other")
+    return KPI(name, KPI_UNITS.get(name) or _engine_units().get(name, ""), "other")
 
 
 def access_kpis(twin: Twin, *, kinds: tuple[str, ...] = ACCESS_KINDS,
