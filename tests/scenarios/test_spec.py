@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from twin._errors import ScenarioError
 from twin._resources import data_dir
-from twin.scenarios.spec import load_scenario, scenario_from_dict
+from twin.scenarios.spec import is_economics_file, load_scenario, scenario_from_dict
 
 BASELINE = {"name": "baseline", "twin": "demo", "runs": {"replications": 3, "seed": 7}}
 
@@ -54,7 +54,7 @@ def folder(tmp_path):
 
 
 def test_every_example_file_loads():
-    files = sorted(p for p in data_dir("scenarios").glob("*.yaml") if p.stem != "economics")
+    files = sorted(p for p in data_dir("scenarios").glob("*.yaml") if not is_economics_file(p))
     names = {load_scenario(p, check_twin=False).name for p in files}
     assert {"baseline", "adaptive-signals-old-town", "bus-line", "road-closure", "new-clinic",
             "densify-old-town", "new-zone-rail-yard"} <= names
@@ -141,6 +141,12 @@ def test_unknown_intervention_type_and_parameter(folder):
     ("  - type: e_services\n    share: 0.2\n    financing: {model: BOOT}\n",
      r"financing\.model: 'BOOT' is not a financing model \(did you mean 'BOT'\?\)"),
     ("  - road_close\n", r"interventions\[0\]: must be a mapping with a `type`"),
+    ("  - type: e_services\n    share: 0.2\n    label: [a, b]\n",
+     r":6: interventions\[0\]\.label: must be text or a mapping of languages \(en, zh\)"),
+    ("  - type: e_services\n    share: 0.2\n    label: {en: A, zn: B}\n",
+     r"interventions\[0\]\.label\.zn: unknown language; valid languages: en, zh"),
+    ("  - type: e_services\n    share: 0.2\n    label: {en: 5}\n",
+     r"interventions\[0\]\.label\.en: must be text, got 5"),
 ])
 def test_bad_values_are_reported_with_line(folder, text, message):
     p = write(folder, "s.yaml", "name: s\nbase: baseline.yaml\ninterventions:\n" + text)
@@ -192,6 +198,60 @@ def test_base_cycle_is_an_error(folder):
     write(folder, "self.yaml", "name: x\nbase: self.yaml\n")
     with pytest.raises(ScenarioError, match=r"base cycle: self\.yaml -> self\.yaml"):
         load_scenario(folder / "self.yaml", check_twin=False)
+
+
+def test_labels_and_titles_are_text_or_english_and_chinese(folder):
+    write(folder, "s.yaml", "name: s\nbase: baseline.yaml\ntitle: Only English\n"
+          "interventions:\n"
+          "  - type: e_services\n    share: 0.2\n    label: {en: Online services, zh: 网上办事}\n"
+          "  - type: e_services\n    share: 0.3\n    label: Plain text\n"
+          "  - type: e_services\n    share: 0.4\n    label: {zh: 只有中文}\n"
+          "  - type: e_services\n    share: 0.5\n")
+    s = load_scenario(folder / "s.yaml", check_twin=False)
+    assert s.title == {"en": "Only English"}
+    one, two, three, four = s.interventions
+    assert (one.label, one.labels) == ("Online services", {"en": "Online services",
+                                                           "zh": "网上办事"})
+    assert (two.label, two.labels) == ("Plain text", {"en": "Plain text"})
+    assert (three.label, three.labels) == ("只有中文", {"zh": "只有中文"})
+    assert (four.label, four.labels) == ("", {})
+    d = s.to_dict()["interventions"]
+    assert d[0]["label"] == "Online services"                  # cost tables, twin warn
+    assert d[0]["labels"] == {"en": "Online services", "zh": "网上办事"}
+    again = scenario_from_dict(s.to_dict())
+    assert again.interventions[0].labels == one.labels
+    assert again.to_dict() == s.to_dict()
+    # a resolved scenario written before labels by language: label alone
+    old = {**d[1]}
+    old.pop("labels")
+    restored = scenario_from_dict({"name": "x", "interventions": [old]}).interventions[0]
+    assert restored.to_dict()["labels"] == {"en": "Plain text"}
+
+
+def test_example_labels_have_chinese():
+    for p in sorted(data_dir("scenarios").glob("*.yaml")):
+        if is_economics_file(p):
+            continue
+        for entry in load_scenario(p, check_twin=False).own_interventions:
+            assert entry.label, (p.name, entry.type)
+            assert set(entry.labels) == {"en", "zh"}, (p.name, entry.type)
+
+
+def test_the_economics_settings_file_is_recognised_and_refused(tmp_path):
+    econ = data_dir("scenarios") / "economics.yaml"
+    assert is_economics_file(econ)
+    assert not is_economics_file(data_dir("scenarios") / "baseline.yaml")
+    with pytest.raises(ScenarioError, match=r"economics\.yaml: this is the economics settings "
+                       r"file .*not a scenario"):
+        load_scenario(econ, check_twin=False)
+    copy_ = tmp_path / "economics.yaml"
+    copy_.write_text("currency: CNY\ndiscount_rate: 0.05\n")
+    assert is_economics_file(copy_)
+    named = tmp_path / "sub"
+    named.mkdir()
+    (named / "economics.yaml").write_text("name: economics\ntwin: demo\n")
+    assert not is_economics_file(named / "economics.yaml")   # a scenario called economics
+    assert not is_economics_file(tmp_path / "missing" / "economics.yaml")
 
 
 def test_unreadable_file_is_a_scenario_error(tmp_path):

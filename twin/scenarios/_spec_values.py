@@ -3,9 +3,10 @@
 Private helpers of :mod:`twin.scenarios.spec`: :func:`_parse` reads YAML and records the line of
 every key and list item; :class:`_Problems` collects the problems of one file as
 ``FILE:LINE: key.path: what is wrong``; :func:`_keys` refuses unknown keys with a "did you mean"
-and the valid choices; :func:`_number` and :func:`_numbers` check numbers and their ranges;
-:func:`_param` checks an intervention parameter by its declared type (a
-:class:`~twin.scenarios.registry.Param`) and :func:`_where` a selector.
+and the valid choices; :func:`_text` reads a text given as a string or by language;
+:func:`_number` and :func:`_numbers` check numbers and their ranges; :func:`_param` checks an
+intervention parameter by its declared type (a :class:`~twin.scenarios.registry.Param`) and
+:func:`_where` a selector.
 
 Examples
 --------
@@ -159,6 +160,31 @@ def _keys(data: Any, path: Key, valid: Mapping[str, Any] | tuple[str, ...], prob
                       f"valid {what}s: {', '.join(names)}")
             continue
         out[k] = v
+    return out
+
+
+#: Languages a text of a scenario file (title, label) may be given in.
+TEXT_LANGS = ("en", "zh")
+
+
+def _text(value: Any, path: Key, probs: _Problems) -> dict[str, str]:
+    """A text given as a string or as ``{en: ..., zh: ...}``; returned by language.
+
+    >>> _text({"en": "Bus", "zh": "公交"}, ("label",), _Problems("s.yaml", {}))
+    {'en': 'Bus', 'zh': '公交'}
+    """
+    if isinstance(value, str):
+        return {"en": value} if value else {}
+    if not isinstance(value, Mapping):
+        probs.add(path, f"must be text or a mapping of languages ({', '.join(TEXT_LANGS)}) to "
+                  f"text, got {_fmt(value)}")
+        return {}
+    out = {}
+    for k, v in _keys(value, path, TEXT_LANGS, probs, "language").items():
+        if not isinstance(v, str):
+            probs.add((*path, k), f"must be text, got {_fmt(v)}")
+        elif v:
+            out[k] = v
     return out
 
 

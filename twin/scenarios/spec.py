@@ -64,6 +64,7 @@ from twin.scenarios._spec_values import (
     _parse,
     _Problems,
     _str_list,
+    _text,
 )
 from twin.scenarios.registry import InterventionType, registry
 
@@ -74,6 +75,7 @@ __all__ = [
     "TOP_KEYS",
     "Intervention",
     "Scenario",
+    "is_economics_file",
     "load_scenario",
     "scenario_from_dict",
 ]
@@ -106,7 +108,9 @@ class Intervention:
     """One validated intervention entry.
 
     ``params`` has every declared parameter (defaults filled); ``origin`` is the name of the
-    scenario that declared it (a base's entries come first and keep their origin).
+    scenario that declared it (a base's entries come first and keep their origin). The file's
+    ``label`` is text or ``{en: ..., zh: ...}``: ``labels`` holds it by language and ``label``
+    is the English text (else the first given), what cost tables and warnings print.
     """
 
     type: str
@@ -116,12 +120,14 @@ class Intervention:
     label: str = ""
     origin: str = ""
     line: int = 0
+    labels: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (the resolved scenario)."""
         return {"type": self.type, "params": self.params, "cost": self.cost,
-                "financing": self.financing, "label": self.label, "origin": self.origin,
-                "line": self.line}
+                "financing": self.financing, "label": self.label,
+                "labels": dict(self.labels or ({"en": self.label} if self.label else {})),
+                "origin": self.origin, "line": self.line}
 
 
 @dataclass(frozen=True)
@@ -202,7 +208,8 @@ def scenario_from_dict(data: Mapping[str, Any]) -> Scenario:
         interventions=tuple(Intervention(
             type=str(i["type"]), params=dict(i.get("params") or {}), cost=i.get("cost"),
             financing=i.get("financing"), label=str(i.get("label") or ""),
-            origin=str(i.get("origin") or ""), line=int(i.get("line") or 0))
+            origin=str(i.get("origin") or ""), line=int(i.get("line") or 0),
+            labels=dict(i.get("labels") or {}))
             for i in data.get("interventions") or []),
         kpis=tuple(data.get("kpis") or ()),
     )
@@ -266,27 +273,13 @@ def _entry(raw: Any, path: Key, types: dict[str, InterventionType], origin: str,
             financing = _financing(fin, (*path, "cost", "financing"), probs)
     if "financing" in data:
         financing = _financing(data["financing"], (*path, "financing"), probs)
-    label = data.get("label", "")
-    if not isinstance(label, str):
-        probs.add((*path, "label"), f"must be text, got {_fmt(label)}")
-        label = ""
-    return Intervention(kind, params, cost, financing, label, origin, probs.line(path))
+    labels = _text(data.get("label", ""), (*path, "label"), probs)
+    label = labels.get("en") or next(iter(labels.values()), "")
+    return Intervention(kind, params, cost, financing, label, origin, probs.line(path),
+                        labels)
 
 
 # --- the file --------------------------------------------------------------------------------
-
-def _title(value: Any, probs: _Problems) -> dict[str, str]:
-    if isinstance(value, str):
-        return {"en": value}
-    data = _keys(value, ("title",), ("en", "zh"), probs, "language")
-    out = {}
-    for k, v in data.items():
-        if not isinstance(v, str):
-            probs.add(("title", k), f"must be text, got {_fmt(v)}")
-        else:
-            out[k] = v
-    return out
-
 
 def _load(path: Path, stack: tuple[Path, ...]) -> tuple[Scenario, list[str]]:
     """Load one file and its bases; return the scenario and the problems found."""
@@ -388,7 +381,7 @@ def _load(path: Path, stack: tuple[Path, ...]) -> tuple[Scenario, list[str]]:
         probs.add(("description",), f"must be text, got {_fmt(description)}")
         description = ""
     scenario = Scenario(
-        name=name, title=_title(top.get("title", {}), probs) or {"en": name},
+        name=name, title=_text(top.get("title", {}), ("title",), probs) or {"en": name},
         description=description, file=file, twin=twin, base=base, population=population,
         horizon=horizon, runs=runs, economics=economics,
         interventions=(*(base.interventions if base else ()), *own), kpis=kpis)
@@ -411,6 +404,37 @@ def _kpis(value: Any, probs: _Problems) -> tuple[str, ...]:
         else:
             out.append(n)
     return tuple(out)
+
+
+def is_economics_file(path: str | Path) -> bool:
+    """Whether ``path`` is the economics settings file, not a scenario.
+
+    That is ``scenarios/economics.yaml``, the defaults :func:`twin.scenarios.finance.economics`
+    loads, or a copy of it: a file named ``economics.yaml`` holding a mapping with no ``name``
+    whose keys are all economics settings. ``twin run scenarios/*.yaml`` skips it.
+
+    Examples
+    --------
+    >>> from twin._resources import data_dir
+    >>> is_economics_file(data_dir("scenarios") / "economics.yaml")
+    True
+    >>> is_economics_file(data_dir("scenarios") / "bus-line.yaml")
+    False
+    """
+    from twin._resources import data_dir
+    from twin.scenarios.finance import ECONOMICS_RANGES
+
+    p = Path(path)
+    if p.name != "economics.yaml" or not p.is_file():
+        return False
+    if p.resolve() == (data_dir("scenarios") / "economics.yaml").resolve():
+        return True
+    try:
+        data, _ = _parse(p.read_text(encoding="utf-8"), str(p))
+    except (OSError, UnicodeDecodeError, ScenarioError):
+        return False
+    return (isinstance(data, Mapping) and "name" not in data
+            and all(str(k) in ECONOMICS_RANGES for k in data))
 
 
 def load_scenario(path: str | Path, *, twin: Twin | None = None,
@@ -443,6 +467,11 @@ def load_scenario(path: str | Path, *, twin: Twin | None = None,
     ('baseline', 'demo')
     """
     p = Path(path).resolve()
+    if is_economics_file(p):
+        msg = (f"{p}: this is the economics settings file (the defaults of every scenario's "
+               "`economics:`), not a scenario; give a scenario file, and change a scenario's "
+               "economics under its `economics:` key")
+        raise ScenarioError(msg)
     scenario, problems = _load(p, ())
     if problems:
         raise ScenarioError(_message(str(p), problems))
