@@ -56,3 +56,18 @@ def test_report_command(runs_dir: Path, tmp_path: Path,
     assert main(["report", str(runs_dir / "baseline"), str(runs_dir / "closure"), "--out",
                  str(out), "--no-maps", "--lang", "zh"]) == 0
     assert "情景报告" in out.read_text(encoding="utf-8")
+
+
+def test_report_command_maps_one_scenario(runs_dir: Path, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "r.html"
+    assert main(["report", str(runs_dir / "baseline"), str(runs_dir / "closure"), "--out",
+                 str(out), "--map", "closure"]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert 'id="twin-map-0"' in text
+    assert main(["report", str(runs_dir / "baseline"), str(runs_dir / "closure"), "--out",
+                 str(out), "--map", "nope"]) == 2
+    assert "no scenario 'nope'" in capsys.readouterr().err
+    assert main(["report", str(runs_dir / "baseline"), str(runs_dir / "closure"), "--out",
+                 str(out), "--map", "closure", "--no-maps"]) == 2
+    assert "give --no-maps or --map NAME, not both" in capsys.readouterr().err

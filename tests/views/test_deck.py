@@ -143,6 +143,30 @@ def test_write_map_from_a_scenario_folder_applies_the_intervention(runs_dir: Pat
     assert decode_numbers(roads["c"]["capacity_vph"]["b"])[ids.index("r0")] == 600.0
 
 
+def test_map_labels_and_sources_in_the_chosen_language(runs_dir: Path, tmp_path: Path) -> None:
+    import json
+
+    for rep in (runs_dir / "closure").glob("rep-*"):
+        sc = json.loads((rep / "scenario.json").read_text(encoding="utf-8"))
+        sc["interventions"][0]["labels"] = {"en": "Close road r0", "zh": "封闭道路 r0"}
+        (rep / "scenario.json").write_text(json.dumps(sc), encoding="utf-8")
+    src = load_source(runs_dir / "closure")
+    src.twin.meta["sources"] = [*src.twin.meta.get("sources", []),
+                                {"name": "twin utility layout", "licence": "generated",
+                                 "note": "power and water networks laid along streets "
+                                         "(synthetic)"}]
+    zh = map_data(src, lang="zh")["meta"]
+    assert zh["title"] == "情景 closure"
+    assert zh["interventions"] == ["封闭道路 r0"]
+    layout = zh["sources"][-1]
+    assert layout == {"name": "twin 市政管网布设", "licence": "生成",
+                      "note": "沿街道布设的电力与供水管网（合成）"}
+    assert zh["sources"][0]["licence"] == "ODbL 1.0"      # the owners' words stay
+    en = map_data(src, lang="en")["meta"]
+    assert en["interventions"] == ["Close road r0"]
+    assert en["sources"][-1]["name"] == "twin utility layout"
+
+
 def test_map_of_an_empty_twin_layer_set(grid_twin) -> None:
     tw = grid_twin.copy()
     tw.layers = {"zones": tw.layers["zones"]}

@@ -9,7 +9,7 @@ import pytest
 
 from twin._errors import TwinError
 from twin.layers.schemas import layer_names, layer_spec
-from twin.scenarios.kpis import KPIS
+from twin.scenarios.kpis import known_kpis
 from twin.views import i18n
 from twin.views.i18n import (
     LANGS,
@@ -75,9 +75,46 @@ def test_every_tooltip_field_and_kpi_has_a_label() -> None:
     for _, fields in MAP_LAYERS.values():
         for f in fields:
             assert f"f_{f}" in STRINGS, f
-    for name in KPIS:
+    for name in known_kpis():       # the utility, service and emergency KPIs included
         assert f"kpi_{name}" in STRINGS, name
         assert kpi_label(name, "zh") != name.replace("_", " ")
+
+
+def test_every_kpi_unit_has_no_english_word_in_chinese() -> None:
+    """Units read in Chinese: no English word is left (symbols such as %, m3, MWh stay)."""
+    from twin.agents.kpis import KPI_UNITS as ENGINE_UNITS
+
+    units = {k.unit for k in known_kpis().values()} | set(ENGINE_UNITS.values())
+    assert {"trips", "km", "visits/day", "p.u."} <= units
+    for unit in units:
+        zh = unit_label(unit, "zh")
+        words = re.findall(r"[A-Za-z]{2,}", zh)
+        assert all(w in {"CO", "MWh", "m3"} for w in words), (unit, zh)
+
+
+def test_sources_and_intervention_labels_in_chinese() -> None:
+    from twin.layers.synthetic import synthetic_twin
+    from twin.views.i18n import intervention_label, source_text
+
+    for src in synthetic_twin(50, seed=1).meta["sources"]:
+        for key in ("name", "licence", "note"):
+            if src.get(key):
+                assert CJK.search(source_text(src[key], "zh")), src[key]
+    for en in ("twin utility layout", "twin synthetic generator", "generated",
+               "power and water networks laid along streets (synthetic)",
+               "see the model's source"):
+        assert CJK.search(source_text(en, "zh")), en
+        assert source_text(en, "en") == en
+    assert source_text("water network Net3.inp", "zh") == "供水管网 Net3.inp"
+    assert source_text("OpenStreetMap", "zh") == "OpenStreetMap"
+    assert source_text(None, "zh") == ""
+    entry = {"type": "bus_line", "label": "Bus X1", "labels": {"en": "Bus X1", "zh": "X1 路"}}
+    assert intervention_label(entry, "zh") == "X1 路"
+    assert intervention_label(entry, "en") == "Bus X1"
+    assert intervention_label({"type": "bus_line", "label": "Bus X1"}, "zh") == "Bus X1"
+    assert intervention_label({"type": "bus_line", "labels": {"zh": "只有中文"}}, "en") \
+        == "只有中文"
+    assert intervention_label({"type": "bus_line"}, "zh") == "bus_line"
 
 
 def test_lookups() -> None:

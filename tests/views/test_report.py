@@ -7,6 +7,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.views.pages import page_refs  # tests/views/pages.py
@@ -112,5 +113,85 @@ def test_report_charts_utility_results_when_runs_have_them(runs_dir: Path) -> No
                       "pressure_m": [30.0, None]}).to_parquet(rep / "water.parquet")
     text = report_html(runs_dir / "baseline", [runs_dir / "closure"], maps=False)
     assert "Peak power line loading by hour" in text
-    assert "Lowest water pressure by hour" in text
+    assert "Lowest water pressure at junctions by hour" in text
     assert "Power demand of the buildings" not in text
+
+
+def _water(rep: Path, rows: list[tuple[str, int, float, float | None]]) -> None:
+    import pandas as pd
+
+    pd.DataFrame([{"kind": "node", "id": i, "hour": h, "pressure_m": p, "demand_lps": d}
+                  for i, h, p, d in rows]
+                 + [{"kind": "pipe", "id": "wp1", "hour": 8, "pressure_m": None,
+                     "demand_lps": None}]).to_parquet(rep / "water.parquet")
+
+
+def test_lowest_pressure_is_over_junctions_with_demand_like_the_kpi(runs_dir: Path) -> None:
+    """A reservoir (pressure ~0, no demand) and a junction without demand are left out, as
+    ``min_pressure_m`` leaves them out; the hourly minimum is averaged over replications."""
+    from twin.views.report import _folder, _min_pressure_by_hour
+
+    for k, (a, b) in enumerate(((40.0, 35.0), (42.0, 37.0), (44.0, 39.0))):
+        _water(runs_dir / "baseline" / f"rep-{k}",
+               [("wr1", 8, 0.0, None), ("wr1", 9, -1e-6, None),      # the reservoir
+                ("wj1", 8, a, 0.5), ("wj1", 9, b, 0.5),
+                ("wj2", 8, 5.0, 0.0), ("wj2", 9, 5.0, 0.0)])          # no demand: not served
+    folder = _folder(runs_dir / "baseline", "en")
+    by_hour = _min_pressure_by_hour(folder, {"wj1", "wj2"})
+    assert by_hour is not None
+    assert len(by_hour) == 24
+    assert by_hour[8] == pytest.approx(42.0)
+    assert by_hour[9] == pytest.approx(37.0)
+    assert np.isnan(by_hour[7])
+    # without the twin's junction ids the demand alone keeps the reservoir out
+    assert _min_pressure_by_hour(folder, set())[9] == pytest.approx(37.0)
+    # the twin's kinds leave out a reservoir even when it reports a demand
+    _water(runs_dir / "baseline" / "rep-0", [("wr1", 8, 0.0, 1.0), ("wj1", 8, 40.0, 0.5)])
+    assert _min_pressure_by_hour(_folder(runs_dir / "baseline", "en"), {"wj1"})[8] \
+        == pytest.approx(42.0)
+    text = report_html(runs_dir / "baseline", [runs_dir / "closure"], maps=False)
+    chart = text[text.index("Lowest water pressure at junctions"):]
+    assert "<svg" in text
+    assert "Lowest water pressure at junctions" in chart
+
+
+def test_report_embeds_only_the_maps_asked_for(runs_dir: Path, tmp_path: Path) -> None:
+    other = runs_dir / "closure2"
+    shutil.copytree(runs_dir / "closure", other)
+    for rep in other.glob("rep-*"):
+        sc = json.loads((rep / "scenario.json").read_text(encoding="utf-8"))
+        (rep / "scenario.json").write_text(json.dumps({**sc, "name": "closure2",
+                                                       "title": {"en": "Second closure"}}),
+                                           encoding="utf-8")
+    scens = [runs_dir / "closure", other]
+    one = report_html(runs_dir / "baseline", scens, maps=["closure2"])
+    assert 'id="twin-map-0"' in one
+    assert 'id="twin-map-1"' not in one
+    assert len(re.findall(r'<option value="\d+">', one)) == 1
+    assert '<option value="0">Second closure</option>' in one
+    both = report_html(runs_dir / "baseline", scens)
+    assert 'id="twin-map-1"' in both
+    assert len(one) < len(both)
+    with pytest.raises(ScenarioError, match="no scenario 'nope' among the report's folders"):
+        report_html(runs_dir / "baseline", scens, maps=["nope"])
+
+
+def test_report_labels_in_the_chosen_language_and_settings_warnings(runs_dir: Path) -> None:
+    for rep in (runs_dir / "closure").glob("rep-*"):
+        sc = json.loads((rep / "scenario.json").read_text(encoding="utf-8"))
+        sc["interventions"][0]["labels"] = {"en": "Close road r0", "zh": "封闭道路 r0"}
+        (rep / "scenario.json").write_text(json.dumps(sc), encoding="utf-8")
+        run = json.loads((rep / "run.json").read_text(encoding="utf-8"))
+        (rep / "run.json").write_text(json.dumps({**run, "sample": 0.5}), encoding="utf-8")
+    for rep in (runs_dir / "baseline").glob("rep-*"):
+        run = json.loads((rep / "run.json").read_text(encoding="utf-8"))
+        (rep / "run.json").write_text(json.dumps({**run, "sample": 1.0}), encoding="utf-8")
+    zh = report_html(runs_dir / "baseline", [runs_dir / "closure"], lang="zh", maps=False)
+    assert "<li>封闭道路 r0</li>" in zh                    # the intervention list
+    assert "<td>封闭道路 r0</td>" in zh                    # the cost table
+    assert "Close road r0" not in zh
+    assert "警告：基准与情景的运行设置不同" in zh
+    assert "模拟居民比例：基准 1.0，情景 0.5" in zh
+    en = report_html(runs_dir / "baseline", [runs_dir / "closure"], maps=False)
+    assert "<li>Close road r0</li>" in en
+    assert "share of residents simulated 1.0 (base) vs 0.5 (scenario)" in en

@@ -97,10 +97,12 @@ def view(source: Path, out: Path, compare: Path | None, lang: str, twin_file: Pa
 @click.option("--lang", type=_LANG, default="en", show_default=True,
               help="Language of the report.")
 @click.option("--no-maps", is_flag=True, help="Leave the 3D maps out (a much smaller file).")
+@click.option("--map", "map_names", multiple=True, metavar="NAME",
+              help="Embed only this scenario's map (repeatable; default: every scenario's).")
 @click.option("--trips", "max_trips", type=click.IntRange(0, 100_000), default=1000,
               show_default=True, help="Car trips animated per map and state.")
 def report(base_dir: Path, scenario_dirs: tuple[Path, ...], out: Path, lang: str,
-           no_maps: bool, max_trips: int) -> None:
+           no_maps: bool, map_names: tuple[str, ...], max_trips: int) -> None:
     """Write the stakeholder report of scenario runs as one offline HTML file.
 
     BASE_DIR and SCENARIO_DIRS are folders written by `twin run` (DIR/<name>). Each scenario
@@ -111,10 +113,16 @@ def report(base_dir: Path, scenario_dirs: tuple[Path, ...], out: Path, lang: str
     Examples:
       twin report runs/baseline runs/bus-line runs/new-clinic --out report.html
       twin report runs/baseline runs/densify-old-town --out report-zh.html --lang zh
+      twin report runs/baseline runs/bus-line runs/new-clinic --map bus-line --out r.html
     """
+    from twin._errors import ViewError
     from twin.views import write_report
 
+    if no_maps and map_names:
+        msg = "give --no-maps or --map NAME, not both"
+        raise ViewError(msg)
     t0 = time.perf_counter()
-    path = write_report(base_dir, list(scenario_dirs), out, lang=lang, maps=not no_maps,
+    maps: bool | list[str] = list(map_names) if map_names else not no_maps
+    path = write_report(base_dir, list(scenario_dirs), out, lang=lang, maps=maps,
                         max_trips=max_trips)
     click.echo(f"wrote {path} ({_size(path)}) in {time.perf_counter() - t0:.1f} s")

@@ -42,7 +42,14 @@ from twin.views._encode import (
     encode_points,
     encode_polygons,
 )
-from twin.views.i18n import check_lang, layer_title, localized, t
+from twin.views.i18n import (
+    check_lang,
+    intervention_label,
+    layer_title,
+    localized,
+    source_text,
+    t,
+)
 from twin.views.runs import MapSource, as_float, load_source, replication_index
 
 __all__ = ["MAP_LAYERS", "map_data", "write_map"]
@@ -109,68 +116,6 @@ def _with_results(src: MapSource) -> MapSource:
     from dataclasses import replace
 
     return replace(src, twin=twin)
-
-
-def _service_labels() -> tuple[dict[str, tuple[str, str]], dict[str, tuple[str, str]]]:
-    """English and Chinese labels of the service, emergency and coverage KPIs and fields."""
-    kinds = {"clinic": ("clinics", "诊所"), "hospital": ("hospitals", "医院"),
-             "service_centre": ("service centres", "政务服务中心")}
-    kpis = {
-        "service_visits": ("Visits to public facilities", "公共设施到访量"),
-        "service_wait_p90_min": ("Waiting time at services, p90", "公共服务等候时间（P90）"),
-        "service_served_same_day_share": ("Service visits served the same day",
-                                          "公共服务当日办结比例"),
-        "service_utilisation_mean": ("Facility utilisation, mean", "公共设施利用率（均值）"),
-        "service_online_visits": ("Service-centre visits done online", "线上办理的政务服务"),
-        "emergency_incidents": ("Emergency incidents", "应急事件数"),
-        "emergency_response_mean_min": ("Emergency response time, mean", "应急响应时间（均值）"),
-        "emergency_within_target_share": ("Incidents reached within the target time",
-                                          "目标时间内到达的事件比例"),
-        "emergency_unreached": ("Incidents no unit could reach", "无法到达的事件数"),
-        "emergency_coverage_share": ("People within the target time of an ambulance base",
-                                     "救护车基地目标时间内覆盖的人口比例"),
-        "emergency_nearest_base_mean_min": ("Response from the nearest ambulance base, mean",
-                                            "最近救护车基地的响应时间（均值）"),
-        "emergency_medical_response_mean_min": ("Medical response time, mean",
-                                                "医疗急救响应时间（均值）"),
-        "emergency_medical_response_p90_min": ("Medical response time, p90",
-                                               "医疗急救响应时间（P90）"),
-        "emergency_fire_response_mean_min": ("Fire response time, mean", "消防响应时间（均值）"),
-        "emergency_fire_response_p90_min": ("Fire response time, p90", "消防响应时间（P90）"),
-        "camera_coverage_share": ("Road length covered by cameras", "摄像头覆盖的道路长度比例"),
-        "camera_gap_km": ("Road length no camera sees", "摄像头盲区道路长度"),
-    }
-    for k, (en, zh) in kinds.items():
-        kpis[f"{k}_visits"] = (f"Visits to {en}", f"{zh}到访量")
-        kpis[f"{k}_wait_mean_min"] = (f"Waiting time at {en}, mean", f"{zh}等候时间（均值）")
-        kpis[f"{k}_wait_p90_min"] = (f"Waiting time at {en}, p90", f"{zh}等候时间（P90）")
-        kpis[f"{k}_served_same_day_share"] = (f"Visits to {en} served the same day",
-                                              f"{zh}当日服务比例")
-        kpis[f"{k}_utilisation_mean"] = (f"Utilisation of {en}, mean", f"{zh}利用率（均值）")
-    fields = {"visits": ("Visits per day", "日到访量"), "served": ("Served per day", "日服务量"),
-              "utilisation": ("Utilisation of opening hours", "开放时间利用率"),
-              "wait_mean_min": ("Waiting time, mean (min)", "平均等候（分钟）"),
-              "wait_p90_min": ("Waiting time, p90 (min)", "等候时间P90（分钟）"),
-              "peak_queue": ("Longest queue (people)", "最长排队（人）")}
-    return kpis, fields
-
-
-def _add_service_labels() -> None:
-    """Give the service results their labels in both languages (kept here, beside the code
-    that shows them, until twin/views/i18n.py carries them)."""
-    from twin.views import i18n
-
-    kpis, fields = _service_labels()
-    for name, pair in kpis.items():
-        i18n._KPIS.setdefault(name, pair)
-        i18n.STRINGS.setdefault(f"kpi_{name}", pair)
-    for name, pair in fields.items():
-        i18n.STRINGS.setdefault(f"f_{name}", pair)
-    for unit, zh in (("visits/day", "人次/日"), ("incidents/day", "起/日"), ("km", "公里")):
-        i18n._UNITS_ZH.setdefault(unit, zh)
-
-
-_add_service_labels()
 
 
 def _ids(frame: gpd.GeoDataFrame) -> np.ndarray:
@@ -361,7 +306,7 @@ def _title(src: MapSource, lang: str) -> tuple[str, str, list[str]]:
     if sc:
         title = localized(sc.get("title"), lang) or str(sc.get("name", src.label))
         own = [i for i in sc.get("interventions") or [] if i.get("origin") == sc.get("name")]
-        items = [str(i.get("label") or i.get("type")) for i in own]
+        items = [intervention_label(i, lang) for i in own]
         return title, localized(sc.get("description"), lang), items
     name = str(src.twin.meta.get("name") or src.label)
     return t("map_title", lang, name=name), localized(src.twin.meta.get("description"),
@@ -390,12 +335,14 @@ def _provenance(twin: Twin) -> dict[str, dict[str, int]]:
     return out
 
 
-def _credits(twins: Sequence[Twin]) -> tuple[list[str], list[dict[str, str]]]:
+def _credits(twins: Sequence[Twin], lang: str = "en"
+             ) -> tuple[list[str], list[dict[str, str]]]:
     credits: list[str] = []
     sources: list[dict[str, str]] = []
     for tw in twins:
         for s in tw.meta.get("sources") or []:
-            entry = {k: str(s[k]) for k in ("name", "licence", "attribution", "note", "file")
+            entry = {k: source_text(s[k], lang) if k in ("name", "licence", "note")
+                     else str(s[k]) for k in ("name", "licence", "attribution", "note", "file")
                      if s.get(k)}
             if entry not in sources:
                 sources.append(entry)
@@ -474,7 +421,7 @@ def map_data(after: MapSource, before: MapSource | None = None, *, lang: str = "
         if tr is not None:
             trips[st] = tr
     title, description, items = _title(after, lang)
-    credits, sources = _credits(twins)
+    credits, sources = _credits(twins, lang)
     west, south = frame.lonlat(np.array([_bounds(twins)[:2]]))[0]
     east, north = frame.lonlat(np.array([_bounds(twins)[2:]]))[0]
     default_t = None

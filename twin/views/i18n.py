@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from twin._errors import ViewError
+from twin.views._i18n_kpis import KPI_LABELS, SOURCE_PREFIXES, SOURCE_TEXT, UNITS_ZH
 
 __all__ = [
     "LANGS",
@@ -29,9 +30,11 @@ __all__ = [
     "VALUES",
     "check_lang",
     "field_label",
+    "intervention_label",
     "kpi_label",
     "layer_title",
     "localized",
+    "source_text",
     "strings",
     "t",
     "unit_label",
@@ -131,6 +134,16 @@ _UI: dict[str, tuple[str, str]] = {
     "worse": ("worse", "变差"),
     "paired_reps": ("{n} paired replications", "{n} 次配对重复"),
     "base_note": ("compared with {base}", "与 {base} 比较"),
+    "settings_differ": ("Warning: base and scenario were run with different settings, so the "
+                        "differences mix them with the intervention: {what}",
+                        "警告：基准与情景的运行设置不同，差异中混有设置的影响：{what}"),
+    "setting_values": ("{setting} {base} (base) vs {scenario} (scenario)",
+                       "{setting}：基准 {base}，情景 {scenario}"),
+    "setting_sample": ("share of residents simulated", "模拟居民比例"),
+    "setting_iterations": ("route-learning iterations", "路径学习迭代次数"),
+    "setting_start_h": ("first hour", "起始时刻"),
+    "setting_end_h": ("last hour", "结束时刻"),
+    "setting_twin": ("twin file", "孪生文件"),
     "charts": ("Charts", "图表"),
     "chart_volume": ("Hourly traffic volume (all road links)", "逐时交通流量（全部路段）"),
     "chart_volume_y": ("vehicles entering links per hour", "每小时驶入路段车辆数"),
@@ -142,7 +155,9 @@ _UI: dict[str, tuple[str, str]] = {
     "chart_demand": ("Power demand of the buildings by hour (replication 0)",
                      "逐时建筑电力需求（第 0 次重复）"),
     "chart_demand_y": ("demand (MW)", "需求（兆瓦）"),
-    "chart_pressure": ("Lowest water pressure by hour", "逐时最低供水压力"),
+    "chart_pressure": ("Lowest water pressure at junctions by hour (where water is drawn; "
+                       "mean over replications)",
+                       "逐时用水节点最低供水压力（有用水需求的节点；各次重复的平均）"),
     "chart_pressure_y": ("pressure (m)", "压力（米）"),
     "chart_cash": ("Public budget cash flow by financing model: {name}",
                    "按融资模式的公共财政现金流：{name}"),
@@ -236,6 +251,13 @@ _UI: dict[str, tuple[str, str]] = {
     "f_headway_min": ("Headway (min)", "发车间隔（分钟）"),
     "f_source": ("Source", "来源"),
     "f_purpose": ("Purpose", "出行目的"),
+    # service results (twin.agents.services) on facilities
+    "f_visits": ("Visits per day", "日到访量"),
+    "f_served": ("Served per day", "日服务量"),
+    "f_utilisation": ("Utilisation of opening hours", "开放时间利用率"),
+    "f_wait_mean_min": ("Waiting time, mean (min)", "平均等候（分钟）"),
+    "f_wait_p90_min": ("Waiting time, p90 (min)", "等候时间P90（分钟）"),
+    "f_peak_queue": ("Longest queue (people)", "最长排队（人）"),
 }
 
 # category values: field -> value -> (en, zh)
@@ -333,79 +355,9 @@ _FIELD_VALUES = {
     ("water_pipes", "kind"): "water_pipe_kind", ("transit_routes", "mode"): "transit_mode",
 }
 
-_KPIS: dict[str, tuple[str, str]] = {
-    "commute_time_mean_min": ("Commute time, mean", "通勤时间（均值）"),
-    "commute_time_p90_min": ("Commute time, 90th percentile", "通勤时间（第 90 百分位）"),
-    "trip_time_mean_min": ("Trip time, mean", "出行时间（均值）"),
-    "commute_trips": ("Commute trips", "通勤出行次数"),
-    "person_hours": ("Person hours travelling", "出行总人时"),
-    "delay_hours": ("Delay hours", "延误车时"),
-    "access_clinic_15min_share": ("Residents within 15 min of a clinic",
-                                  "15 分钟内可达诊所的居民比例"),
-    "access_school_15min_share": ("Residents within 15 min of a school",
-                                  "15 分钟内可达学校的居民比例"),
-    "access_service_centre_15min_share": ("Residents within 15 min of a service centre",
-                                          "15 分钟内可达政务服务中心的居民比例"),
-    "service_wait_mean_min": ("Waiting time at services, mean", "公共服务等候时间（均值）"),
-    "power_unserved_mwh": ("Power: unserved energy", "电力：未供电量"),
-    "water_pressure_deficit_node_h": ("Water: pressure deficit", "供水：压力不足节点小时"),
-    "mode_share_car": ("Mode share: car", "出行方式占比：小汽车"),
-    "mode_share_transit": ("Mode share: transit", "出行方式占比：公共交通"),
-    "mode_share_walk": ("Mode share: walking", "出行方式占比：步行"),
-    "mode_share_bike": ("Mode share: cycling", "出行方式占比：自行车"),
-    "vehicle_km": ("Vehicle kilometres", "车公里"),
-    "vehicle_hours": ("Vehicle hours", "车小时"),
-    "jobs_reachable_30min": ("Jobs reachable in 30 min (walk, transit)",
-                             "30 分钟可达就业岗位（步行、公交）"),
-    "jobs_reachable_30min_car": ("Jobs reachable in 30 min (car)", "30 分钟可达就业岗位（小汽车）"),
-    "co2_t": ("CO2 emissions", "二氧化碳排放"),
-    "residents": ("Residents", "居民"),
-    "jobs": ("Jobs", "就业岗位"),
-    "capex": ("Capital cost", "资本支出"),
-    "opex_per_year": ("Operating cost per year", "年运营成本"),
-    "npv": ("Net present value", "净现值"),
-    "bcr": ("Benefit-cost ratio", "效益成本比"),
-    "payback_year": ("Payback year", "回收年份"),
-    "emergency_response_p90_min": ("Emergency response time, 90th percentile",
-                                   "应急响应时间（第 90 百分位）"),
-    "sensor_coverage_share": ("Road length covered by sensors", "传感器覆盖的道路长度比例"),
-    "congested_link_hours": ("Congested link-hours", "拥堵路段小时"),
-    "peak_line_loading_pct": ("Peak power line loading", "电力线路峰值负载率"),
-    "min_pressure_m": ("Lowest water pressure", "最低供水压力"),
-    "spillback_hours": ("Spillback link-hours", "排队溢出路段小时"),
-    "max_vc": ("Highest volume / capacity", "最高流量/通行能力比"),
-    "trips": ("Trips", "出行次数"),
-    "car_trips": ("Car trips", "小汽车出行次数"),
-    "unfinished_trips": ("Trips not finished by midnight", "午夜前未完成的出行"),
-    "unrouted_agents": ("Agents that could not be routed", "无法规划路径的出行主体"),
-    "peak_transformer_loading_pct": ("Peak transformer loading", "变压器峰值负载率"),
-    "overloaded_line_hours": ("Overloaded line-hours", "线路过载小时"),
-    "min_voltage_pu": ("Lowest voltage", "最低电压"),
-    "unserved_energy_mwh": ("Unserved energy", "未供电量"),
-    "grid_energy_mwh": ("Energy from the grid", "电网供电量"),
-    "power_unsolved_hours": ("Power flow: hours not solved", "潮流未收敛小时数"),
-    "pressure_deficit_node_hours": ("Pressure deficit node-hours", "压力不足节点小时"),
-    "unmet_water_m3": ("Water demand not met", "未满足用水量"),
-    "water_leakage_m3": ("Water leakage", "漏水量"),
-    "water_supplied_m3": ("Water supplied", "供水量"),
-    "water_unsolved_hours": ("Hydraulics: hours not solved", "水力计算未收敛小时数"),
-}
-
-_UNITS_ZH = {
-    "min": "分钟", "h": "小时", "share": "比例", "persons": "人", "jobs": "个岗位",
-    "money": "货币", "money/yr": "货币/年", "ratio": "比值", "year": "年", "t": "吨",
-    "t CO2/day": "吨二氧化碳/日", "veh-km": "车公里", "veh-km/day": "车公里/日",
-    "veh-h": "车小时", "veh-h/day": "车小时/日", "link-h": "路段小时",
-    "link-h/day": "路段小时/日", "node-h": "节点小时", "line-h": "线路小时", "MWh": "兆瓦时",
-    "%": "%", "m": "米",
-    "m3": "立方米", "p.u.": "标幺值", "trips/day": "次/日", "vehicle trips/day": "车次/日",
-    "agents": "个主体", "share of residents' trips": "居民出行比例",
-}
-
-
 def _table() -> dict[str, tuple[str, str]]:
     out = dict(_UI)
-    for name, (en, zh) in _KPIS.items():
+    for name, (en, zh) in KPI_LABELS.items():
         out[f"kpi_{name}"] = (en, zh)
     for table, values in VALUES.items():
         for value, pair in values.items():
@@ -514,7 +466,7 @@ def kpi_label(name: str, lang: str = "en") -> str:
     '车公里'
     """
     i = check_lang(lang)
-    pair = _KPIS.get(name)
+    pair = KPI_LABELS.get(name)
     return pair[i] if pair else name.replace("_", " ")
 
 
@@ -527,7 +479,7 @@ def unit_label(unit: str, lang: str = "en") -> str:
     ('分钟', 'min')
     """
     check_lang(lang)
-    return _UNITS_ZH.get(unit, unit) if lang == "zh" else unit
+    return UNITS_ZH.get(unit, unit) if lang == "zh" else unit
 
 
 def layer_title(layer: str, lang: str = "en") -> str:
@@ -543,6 +495,49 @@ def layer_title(layer: str, lang: str = "en") -> str:
 
     title = layer_spec(layer).title
     return localized(title, lang) or layer
+
+
+def intervention_label(entry: Mapping[str, Any], lang: str = "en") -> str:
+    """An intervention's label in ``lang`` (English, then its type, when not given).
+
+    ``entry`` is an intervention of a resolved scenario (``scenario.json``): ``labels`` by
+    language, ``label`` its English text (older runs have ``label`` alone).
+
+    Examples
+    --------
+    >>> intervention_label({"type": "bus_line", "label": "Bus X1",
+    ...                     "labels": {"en": "Bus X1", "zh": "X1 路公交"}}, "zh")
+    'X1 路公交'
+    >>> intervention_label({"type": "bus_line", "label": ""}, "zh")
+    'bus_line'
+    """
+    return (localized(entry.get("labels") or None, lang)
+            or localized(entry.get("label"), lang) or str(entry.get("type") or ""))
+
+
+def source_text(text: Any, lang: str = "en") -> str:
+    """A data source's name, licence or note in ``lang``: twin's own words are translated,
+    the names and notes of the data's owners stay as they are.
+
+    Examples
+    --------
+    >>> source_text("twin utility layout", "zh")
+    'twin 市政管网布设'
+    >>> source_text("power network feeder.json", "zh")
+    '电力网络 feeder.json'
+    >>> source_text("ODbL 1.0", "zh")
+    'ODbL 1.0'
+    """
+    check_lang(lang)
+    value = "" if text is None else str(text)
+    if lang == "en":
+        return value
+    if value in SOURCE_TEXT:
+        return SOURCE_TEXT[value]
+    for prefix, zh in SOURCE_PREFIXES.items():
+        if value.startswith(prefix):
+            return zh + value[len(prefix):]
+    return value
 
 
 def localized(text: Any, lang: str = "en") -> str:

@@ -33,13 +33,16 @@ import pyarrow.parquet as pq
 from twin import __version__
 from twin._errors import ScenarioError
 from twin.layers.schemas import layer_spec
+from twin.views._report_services import services_section
 from twin.views.charts import histogram_chart, line_chart
 from twin.views.i18n import (
     check_lang,
     field_label,
+    intervention_label,
     kpi_label,
     layer_title,
     localized,
+    source_text,
     strings,
     t,
     unit_label,
@@ -215,14 +218,27 @@ def _kpi_table(result: Mapping[str, Any], lang: str) -> str:
             "</tbody></table>")
 
 
-def _costs(costs: Mapping[str, Any] | None, lang: str) -> str:
+def _cost_labels(own: Sequence[Mapping[str, Any]], lang: str) -> dict[str, str]:
+    """The cost table's item labels (English, as :func:`twin.scenarios.finance.cost_items`
+    writes them) in ``lang``."""
+    out = {}
+    for i, entry in enumerate(own):
+        english = str(entry.get("label") or f"{entry.get('type')} #{i + 1}")
+        out[english] = intervention_label(entry, lang) if entry.get("label") or entry.get(
+            "labels") else english
+    return out
+
+
+def _costs(costs: Mapping[str, Any] | None, lang: str,
+           labels: Mapping[str, str] | None = None) -> str:
     if not costs:
         return f'<p class="muted">{_e(t("no_costs", lang))}</p>'
     cur = str(costs.get("currency", ""))
     head = "".join(f"<th>{_e(t(k, lang))}</th>" for k in
                    ("cost_item", "financing", "capex", "opex_per_year", "life_years"))
     items = "".join(
-        f"<tr><td>{_e(i['label'])}</td><td>{_e(_model(str(i['financing']), lang))}</td>"
+        f"<tr><td>{_e((labels or {}).get(str(i['label']), i['label']))}</td>"
+        f"<td>{_e(_model(str(i['financing']), lang))}</td>"
         f'<td class="n">{format_number(i["capex"])}</td>'
         f'<td class="n">{format_number(i["opex_per_year"])}</td>'
         f'<td class="n">{format_number(i["life_years"])}</td></tr>'
@@ -311,13 +327,13 @@ def _provenance(twin_sources: Sequence[tuple[str, MapSource]], lang: str) -> str
                "</tbody></table>")
     srcs = []
     for s in tw.meta.get("sources") or []:
-        bits = [str(s.get("name", ""))]
+        bits = [source_text(s.get("name", ""), lang)]
         if s.get("attribution"):
             bits.append(str(s["attribution"]))
         if s.get("licence"):
-            bits.append(f"{t('licence', lang)}: {s['licence']}")
+            bits.append(f"{t('licence', lang)}: {source_text(s['licence'], lang)}")
         if s.get("note"):
-            bits.append(str(s["note"]))
+            bits.append(source_text(s["note"], lang))
         srcs.append("<li>" + _e(" — ".join(bits)) + "</li>")
     out.append(f"<h3>{_e(t('sources_licences', lang))}</h3><ul>{''.join(srcs)}</ul>")
     added = []
@@ -334,8 +350,67 @@ def _provenance(twin_sources: Sequence[tuple[str, MapSource]], lang: str) -> str
     return "\n".join(out)
 
 
+def _min_pressure_by_hour(folder: _Folder, junctions: set[str]) -> list[float] | None:
+    """Lowest pressure by hour at the junctions with a demand (the ``min_pressure_m`` KPI's
+    nodes: no reservoir or tank), mean over the replications. Without the twin's junction
+    ids (no water_nodes layer), the nodes with a demand."""
+    per_rep = []
+    for rep in folder.reps:
+        path = next((p for p in (rep / "water.parquet", rep / "utilities" / "water.parquet")
+                     if p.is_file()), None)
+        if path is None:
+            continue
+        names = set(pq.read_schema(path).names)
+        if not {"id", "hour", "pressure_m"} <= names:
+            continue
+        w = pq.read_table(path, columns=[c for c in ("kind", "id", "hour", "pressure_m",
+                                                      "demand_lps") if c in names]).to_pandas()
+        keep = pd.Series(np.isfinite(w["pressure_m"].to_numpy(float)), index=w.index)
+        if junctions:
+            keep &= w["id"].astype(str).isin(junctions)
+        if "kind" in w:
+            keep &= w["kind"].astype(str) == "node"
+        if "demand_lps" in w:
+            keep &= pd.to_numeric(w["demand_lps"], errors="coerce").fillna(0.0) > 1e-9
+        by_hour = w[keep].groupby("hour")["pressure_m"].min()
+        per_rep.append(by_hour.reindex(range(24)).to_numpy(float))
+    if not per_rep or not np.isfinite(np.vstack(per_rep)).any():
+        return None
+    with np.errstate(all="ignore"):
+        stack = np.vstack(per_rep)
+        counts = np.isfinite(stack).sum(axis=0)
+        mean = np.where(counts > 0, np.nansum(stack, axis=0) / np.maximum(counts, 1), np.nan)
+    return [float(v) for v in mean]
+
+
+def _junctions(src: MapSource) -> set[str]:
+    nodes = src.twin.layer("water_nodes")
+    if len(nodes) == 0 or "kind" not in nodes:
+        return set()
+    return set(nodes.loc[nodes["kind"].astype(str) == "junction", "id"].astype(str))
+
+
+def _settings_note(differ: Sequence[Mapping[str, Any]], lang: str) -> str:
+    """A warning when base and scenario ran with different settings (sample, hours, …)."""
+    def show(values: Sequence[Any]) -> str:
+        return " / ".join(str(v)[:12] for v in values)
+
+    if not differ:
+        return ""
+    what = "; ".join(t("setting_values", lang, setting=t(f"setting_{d['setting']}", lang),
+                       base=show(d["base"]), scenario=show(d["scenario"])) for d in differ)
+    return f'<p class="warn">{_e(t("settings_differ", lang, what=what))}</p>'
+
+
+def _wants_map(choice: bool | Sequence[str], folder: _Folder) -> bool:
+    if isinstance(choice, bool):
+        return choice
+    return folder.name in choice or folder.path.name in choice
+
+
 def report_html(base_dir: str | os.PathLike[str], scenario_dirs: Sequence[str | os.PathLike[str]],
-                *, lang: str = "en", maps: bool = True, max_trips: int = 1000) -> str:
+                *, lang: str = "en", maps: bool | Sequence[str] = True,
+                max_trips: int = 1000) -> str:
     """The report page (see :func:`write_report`)."""
     from twin.scenarios.compare import compare
     from twin.views.deck import map_data
@@ -345,15 +420,27 @@ def report_html(base_dir: str | os.PathLike[str], scenario_dirs: Sequence[str | 
     if not scenario_dirs:
         msg = "give at least one scenario folder after the base folder"
         raise ScenarioError(msg)
+    if not isinstance(maps, bool):
+        maps = [str(m) for m in maps]
     given = Path(base_dir)
     base = _folder(given, lang)
     scens = [_folder(Path(p), lang) for p in scenario_dirs]
+    if not isinstance(maps, bool):
+        unknown = sorted(set(maps) - {n for f in scens for n in (f.name, f.path.name)})
+        if unknown:
+            msg = (f"no scenario {unknown[0]!r} among the report's folders to map; give one "
+                   f"of: {', '.join(f.name for f in scens)}")
+            raise ScenarioError(msg)
     sources: dict[Path, MapSource] = {}
+    with_power: set[Path] = set()
 
-    def source(f: _Folder) -> MapSource:
+    def source(f: _Folder, power: bool = False) -> MapSource:
+        """The folder's map source; the buildings' hourly power (slow) only when asked."""
         key = f.path.resolve()
-        if key not in sources:
-            sources[key] = load_source(f.path)
+        if key not in sources or (power and key not in with_power):
+            sources[key] = load_source(f.path, building_power=power)
+            if power:
+                with_power.add(key)
         return sources[key]
 
     sections, toc, cash, maps_data = [], [], [], []
@@ -366,24 +453,26 @@ def report_html(base_dir: str | os.PathLike[str], scenario_dirs: Sequence[str | 
         reps = max(reps, int(result.get("replications", 0)))
         desc = localized(sc.scenario.get("description"), lang)
         own = [x for x in sc.scenario.get("interventions") or [] if x.get("origin") == sc.name]
-        items = "".join(f"<li>{_e(x.get('label') or x.get('type'))}</li>" for x in own)
+        items = "".join(f"<li>{_e(intervention_label(x, lang))}</li>" for x in own)
         note = t("base_note", lang, base=b.title) + " · " + t(
             "paired_reps", lang, n=result.get("replications", 0))
+        warn = _settings_note(result.get("settings_differ") or [], lang)
         sections.append(
             f'<section id="s{i}"><h2>{_e(sc.title)}</h2>'
             + (f'<p>{_e(desc)}</p>' if desc else "")
             + (f"<p><b>{_e(t('intervention', lang))}</b></p><ul>{items}</ul>" if items else "")
-            + f'<p class="muted">{_e(note)}</p>'
+            + f'<p class="muted">{_e(note)}</p>{warn}'
             f"<h3>{_e(t('comparison', lang))}</h3>{_kpi_table(result, lang)}"
-            + _services_section(b, sc, lang)
-            + f"<h3>{_e(t('costs', lang))}</h3>{_costs(result.get('costs'), lang)}</section>")
+            + services_section(b, sc, lang)
+            + f"<h3>{_e(t('costs', lang))}</h3>"
+            + _costs(result.get("costs"), lang, _cost_labels(own, lang)) + "</section>")
         toc.append(f'<li><a href="#s{i}">{_e(sc.title)}</a></li>')
         chart = _cash_chart(sc.title, result.get("costs"), lang)
         if chart:
             cash.append(f'<figure class="chart">{chart}</figure>')
-        if maps:
-            maps_data.append((sc.title, map_data(source(sc), source(b), lang=lang,
-                                                 max_trips=max_trips)))
+        if _wants_map(maps, sc):
+            maps_data.append((sc.title, map_data(source(sc, power=True), source(b, power=True),
+                                                 lang=lang, max_trips=max_trips)))
     folders = [*bases.values(), *scens]
     charts = []
     vols = {f.title: v for f in folders if (v := _hourly_volume(f)) is not None}
@@ -393,7 +482,13 @@ def report_html(base_dir: str | os.PathLike[str], scenario_dirs: Sequence[str | 
     charts.append(histogram_chart(durs, title=t("chart_travel", lang),
                                   xlabel=t("chart_travel_x", lang),
                                   ylabel=t("chart_travel_y", lang)) if durs else "")
-    power = {f.title: p for f in folders if (p := _power_by_hour(source(f))) is not None}
+    power = {}
+    for f in folders:
+        p = _power_by_hour(source(f))
+        if p is None:   # no power flow results: the buildings' demand instead
+            p = _power_by_hour(source(f, power=True))
+        if p is not None:
+            power[f.title] = p
     if power:
         loading = any(k == "loading" for k, _ in power.values())
         series = {k: (list(range(24)), v) for k, (kind, v) in power.items()
@@ -402,9 +497,8 @@ def report_html(base_dir: str | os.PathLike[str], scenario_dirs: Sequence[str | 
             series, title=t("chart_loading" if loading else "chart_demand", lang),
             xlabel=t("chart_hour_x", lang),
             ylabel=t("chart_loading_y" if loading else "chart_demand_y", lang), markers=True))
-    press = {f.title: [float(src.node_pressure[h].min()) if h in src.node_pressure
-                       else float("nan") for h in range(24)]
-             for f in folders if (src := source(f)).node_pressure is not None}
+    press = {f.title: low for f in folders
+             if (low := _min_pressure_by_hour(f, _junctions(source(f)))) is not None}
     if press:
         charts.append(line_chart({k: (list(range(24)), v) for k, v in press.items()},
                                  title=t("chart_pressure", lang),
@@ -441,103 +535,14 @@ def report_html(base_dir: str | os.PathLike[str], scenario_dirs: Sequence[str | 
                 deck=bool(maps_data))
 
 
-# --- service and emergency results (twin.agents.services, twin.agents.emergency) -------------
-
-_SVC_TEXT = {
-    "facilities": ("Facilities: visits, waiting and utilisation (mean over replications)",
-                   "公共设施：到访、等候与利用率（各次重复的平均）"),
-    "zones": ("Emergency response by zone (incidents of all replications)",
-              "各分区应急响应（所有重复中的事件）"),
-    "facility": ("Facility", "设施"), "kind": ("Kind", "类型"), "visits": ("Visits/day", "日到访"),
-    "wait": ("Wait mean, min", "平均等候（分钟）"), "p90": ("Wait p90, min", "等候P90（分钟）"),
-    "util": ("Utilisation", "利用率"), "zone": ("Zone", "分区"),
-    "incidents": ("Incidents", "事件数"), "resp": ("Response mean, min", "平均响应（分钟）"),
-    "resp90": ("Response p90, min", "响应P90（分钟）"),
-    "within": ("Within target", "达标比例"), "cover": ("People within target of a base",
-                                                   "基地目标时间内人口比例"),
-}
-
-
-def _st(key: str, lang: str) -> str:
-    return _SVC_TEXT[key][1 if lang == "zh" else 0]
-
-
-def _rep_frames(folder: _Folder, file: str) -> pd.DataFrame | None:
-    frames = []
-    for k, rep in enumerate(folder.reps):
-        if (rep / file).is_file():
-            frames.append(pq.read_table(rep / file).to_pandas().assign(_rep=k))
-    return pd.concat(frames, ignore_index=True) if frames else None
-
-
-def _pair(a: Any, b: Any, fmt: str) -> str:
-    def one(v: Any) -> str:
-        return "–" if v is None or (isinstance(v, float) and v != v) else format(v, fmt)
-    return _e(one(a)) if a == b or (b is None) else f"{_e(one(a))} → {_e(one(b))}"
-
-
-def _services_section(base: _Folder, scen: _Folder, lang: str) -> str:
-    """Per-facility and per-zone tables of the service and emergency results (base → scenario)."""
-    out = []
-    fb, fs = _rep_frames(base, "facilities.parquet"), _rep_frames(scen, "facilities.parquet")
-    if fs is not None:
-        cols = ["visits", "wait_mean_min", "wait_p90_min", "utilisation"]
-        ms = fs.groupby(["facility_id", "kind"])[cols].mean()
-        mb = fb.groupby(["facility_id", "kind"])[cols].mean() if fb is not None else None
-        rows = []
-        for key, vals in zip(ms.index.tolist(), ms.to_numpy(float).tolist(), strict=True):
-            fid, kind = str(key[0]), str(key[1])
-            old = (mb.loc[key].to_numpy(float).tolist() if mb is not None and key in mb.index
-                   else [None] * len(cols))
-            cells = [_pair(a, v, f) for a, v, f in
-                     zip(old, vals, (",.0f", ".1f", ".1f", ".0%"), strict=True)]
-            rows.append(f"<tr><td>{_e(fid)}</td><td>{_e(value_label('kind', kind, lang))}</td>"
-                        + "".join(f'<td class="n">{c}</td>' for c in cells) + "</tr>")
-        head = "".join(f"<th>{_e(_st(k, lang))}</th>" for k in
-                       ("facility", "kind", "visits", "wait", "p90", "util"))
-        out.append(f"<h3>{_e(_st('facilities', lang))}</h3><table class=\"kpis\"><thead><tr>"
-                   f"{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
-    zb = _rep_frames(base, "emergency_zones.parquet")
-    zs = _rep_frames(scen, "emergency_zones.parquet")
-    ib = _rep_frames(base, "emergency_incidents.parquet")
-    isc = _rep_frames(scen, "emergency_incidents.parquet")
-    if zs is not None:
-        def stats(inc: pd.DataFrame | None, zone: str) -> tuple[Any, Any, Any, int]:
-            if inc is None or "zone_id" not in inc:
-                return None, None, None, 0
-            part = inc[inc["zone_id"].astype(str) == zone]
-            resp = part.loc[part["reached"].astype(bool), "response_min"].to_numpy(float)
-            if len(part) == 0:
-                return None, None, None, 0
-            within = (float(part["within_target"].astype(bool).mean())
-                      if "within_target" in part else None)
-            return (float(resp.mean()) if len(resp) else None,
-                    float(np.quantile(resp, 0.9)) if len(resp) else None, within, len(part))
-        cover_s = zs.groupby("zone_id")["coverage_share"].mean()
-        cover_b = zb.groupby("zone_id")["coverage_share"].mean() if zb is not None else None
-        rows = []
-        for zone in sorted(cover_s.index, key=str):
-            sb, ss = stats(ib, str(zone)), stats(isc, str(zone))
-            cb = None if cover_b is None else cover_b.get(zone)
-            rows.append(f"<tr><td>{_e(zone)}</td><td class=\"n\">{_pair(cb, cover_s[zone], '.0%')}"
-                        f"</td><td class=\"n\">{_pair(sb[3], ss[3], 'd')}</td>"
-                        f"<td class=\"n\">{_pair(sb[0], ss[0], '.1f')}</td>"
-                        f"<td class=\"n\">{_pair(sb[1], ss[1], '.1f')}</td>"
-                        f"<td class=\"n\">{_pair(sb[2], ss[2], '.0%')}</td></tr>")
-        head = "".join(f"<th>{_e(_st(k, lang))}</th>" for k in
-                       ("zone", "cover", "incidents", "resp", "resp90", "within"))
-        out.append(f"<h3>{_e(_st('zones', lang))}</h3><table class=\"kpis\"><thead><tr>{head}"
-                   f"</tr></thead><tbody>{''.join(rows)}</tbody></table>")
-    return "".join(out)
-
-
 def _read_template(name: str) -> str:
     return (Path(__file__).with_name("templates") / name).read_text(encoding="utf-8")
 
 
 def write_report(base_dir: str | os.PathLike[str],
                  scenario_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str],
-                 *, lang: str = "en", maps: bool = True, max_trips: int = 1000) -> Path:
+                 *, lang: str = "en", maps: bool | Sequence[str] = True,
+                 max_trips: int = 1000) -> Path:
     """Write the stakeholder report: comparisons, charts, 3D maps, provenance; offline HTML.
 
     Parameters
@@ -549,8 +554,10 @@ def write_report(base_dir: str | os.PathLike[str],
     out : path-like
         The HTML file (written to a temporary file, then renamed).
     lang : {"en", "zh"}
-    maps : bool
-        Embed a 3D map per scenario (before / after / difference against its base).
+    maps : bool or sequence of str
+        Embed a 3D map per scenario (before / after / difference against its base); False:
+        none; scenario names (or folder names): only theirs (a smaller, quicker page, as
+        ``twin demo`` writes it).
     max_trips : int
         Car trips animated per map and state.
 
@@ -562,7 +569,8 @@ def write_report(base_dir: str | os.PathLike[str],
     Raises
     ------
     ScenarioError
-        A folder has no complete replication, or no scenario folder was given.
+        A folder has no complete replication, no scenario folder was given, or ``maps``
+        names a scenario the report does not have.
 
     Examples
     --------
