@@ -93,12 +93,83 @@ def test_run_then_compare(files, capsys):
 
 
 def test_run_json_and_overrides(files, capsys):
+    """Also `twin run scenarios/*.yaml`: the economics settings file among them is skipped."""
+    from twin._resources import data_dir
+
     out = files / "out"
-    assert main(["run", str(files / "lanes.yaml"), "--out", str(out), "-n", "1",
+    econ = data_dir("scenarios") / "economics.yaml"
+    assert main(["run", str(econ), str(files / "lanes.yaml"), "--out", str(out), "-n", "1",
                  "--seed", "5", "--iterations", "1", "--json"]) == 0
-    summary = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
     assert summary["runs"] == 2
     assert summary["comparisons"]["lanes"]["replications"] == 1
+    assert f"skipped: {econ} is the economics settings file" in captured.err
+
+
+def test_check_skips_the_economics_file_among_several(files, capsys):
+    from twin._resources import data_dir
+
+    econ = data_dir("scenarios") / "economics.yaml"
+    assert main(["check", "--no-twin", str(econ), str(files / "lanes.yaml")]) == 0
+    captured = capsys.readouterr()
+    assert "skipped: " in captured.err
+    assert "not a scenario" in captured.err
+    assert "ok: " in captured.out
+    # alone, it is an error that says what the file is
+    assert main(["check", "--no-twin", str(econ)]) == 2
+    assert "this is the economics settings file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args", [["-n", "0"], ["-n", "-2"], ["--replications", "0"],
+                                  ["--workers", "0"], ["--iterations", "0"],
+                                  ["--sample", "0"]])
+def test_run_refuses_counts_below_one_without_a_traceback(files, capsys, args):
+    code = main(["run", str(files / "lanes.yaml"), "--out", str(files / "o"), *args])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "Invalid value for" in err
+    assert not (files / "o").exists()
+
+
+def test_demo_refuses_counts_below_one(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path / "d"), "-n", "0"]) == 2
+    assert "Invalid value for '--replications' / '-n': 0 is not in the range" in \
+        capsys.readouterr().err
+    assert main(["demo", "--out", str(tmp_path / "d"), "--workers", "0"]) == 2
+    assert not (tmp_path / "d").exists()
+
+
+def _fake_runs(folder, name, sample, values, scenario=None):
+    for k, v in enumerate(values):
+        rep = folder / name / f"rep-{k}"
+        rep.mkdir(parents=True)
+        (rep / "kpis.json").write_text(json.dumps({"co2_t": {"value": v, "unit": "t"}}))
+        (rep / "run.json").write_text(json.dumps({"seed": k, "sample": sample,
+                                                  "iterations": 3}))
+        (rep / "scenario.json").write_text(json.dumps(scenario or {"name": name}))
+    return folder / name
+
+
+def test_compare_warns_on_different_settings_and_prints_costs_json(tmp_path, capsys):
+    scenario = {"name": "scen", "interventions": [
+        {"type": "adaptive_signals", "origin": "scen", "label": "signals",
+         "cost": {"capex": 1e6, "life_years": 15}, "financing": {"model": "PPP"}}]}
+    b = _fake_runs(tmp_path, "base", 1.0, [2.0, 2.2])
+    s = _fake_runs(tmp_path, "scen", 0.5, [1.0, 1.1], scenario)
+    assert main(["compare", str(b), str(s), "--json"]) == 0
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)
+    assert set(data) == {"co2_t"}                      # the contract: KPI names only
+    assert data["co2_t"]["unit"] == "t CO2/day"
+    assert f"warning: sample differs: 1.0 in {b}, 0.5 in {s}" in captured.err
+    assert main(["compare", str(b), str(s), "--json", "--costs"]) == 0
+    costs = json.loads(capsys.readouterr().out)
+    assert costs["capex"] == 1e6
+    assert set(costs["public_cash_flow"]) >= {"public", "BOT", "PPP"}
+    assert main(["compare", str(b), str(s), "--costs"]) == 2
+    assert "--costs goes with --json" in capsys.readouterr().err
 
 
 def test_run_refuses_workers_with_scheduler(files, capsys):

