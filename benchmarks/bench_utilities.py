@@ -68,12 +68,13 @@ def bench_utilities(quick: bool, repeat: int) -> list[dict[str, Any]]:  # noqa: 
     from twin.layers.osm import demo_twin
     from twin.network.power import build_power_net
     from twin.network.utilities import (
-        _power_day,
         hourly_demand,
+        load_profiles,
         solve_day,
         typical_activities,
         utility_kpis,
     )
+    from twin.network.utility_power import power_day
 
     twin = demo_twin()
     acts = typical_activities(twin, seed=1)
@@ -84,7 +85,7 @@ def bench_utilities(quick: bool, repeat: int) -> list[dict[str, Any]]:  # noqa: 
 
     def twin_power() -> Any:
         pnet = build_power_net(twin)
-        return _power_day(twin, pnet, power_mw, [], [])
+        return power_day(twin, pnet, power_mw, [], [], load_profiles()["power"])
 
     # interleaved, so both see the same machine load
     twin_times, bare_times = [], []
