@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -20,7 +21,8 @@ from geopandas.testing import assert_geodataframe_equal
 
 from twin._errors import EditConflict, LayerError, ValidationError
 from twin.layers import history
-from twin.layers.edit import edit_layer, read_features, revert
+from twin.layers.edit import GEOMETRY_TOLERANCE_M, edit_layer, read_features, revert, same_value
+from twin.layers.files import export_layer
 from twin.layers.schemas import coerce_fields, layer_spec
 from twin.layers.store import Twin, file_hash, new_meta, read_twin, write_twin
 
@@ -130,18 +132,65 @@ def test_unchanged_features_write_no_version(path, tmp_path):
     assert len(history.log(path)) == 1
 
 
-def test_moved_less_than_a_centimetre_is_not_a_change(path):
-    # b0 is the square 40..60; this one starts at another corner, runs clockwise, is 4 mm off
-    square = {"type": "Polygon", "coordinates": [[[39.996, 39.996], [39.996, 60.004],
-                                                  [60.004, 60.004], [60.004, 39.996],
-                                                  [39.996, 39.996]]]}
+def test_moved_less_than_the_tolerance_is_not_a_change(path):
+    # b0 is the square 40..60; this one starts at another corner, runs clockwise, its corners
+    # are 3 cm off in x and y (4.2 cm)
+    square = {"type": "Polygon", "coordinates": [[[39.97, 39.97], [39.97, 60.03],
+                                                  [60.03, 60.03], [60.03, 39.97],
+                                                  [39.97, 39.97]]]}
     r = edit_layer(path, "buildings", update=_fc(_feature("b0", square)), author="a",
                    message="m")
     assert not r.written
-    square["coordinates"][0][1] = [39.996, 60.02]
+    assert GEOMETRY_TOLERANCE_M == 0.05
+    square["coordinates"][0][1] = [39.97, 60.1]           # one corner 10 cm off
     r = edit_layer(path, "buildings", update=_fc(_feature("b0", square)), author="a",
                    message="m")
     assert r.changed == 1
+    assert history.diff(path, 1, 2).changes[0].moved_m == pytest.approx(0.1, abs=0.01)
+
+
+def test_a_reversed_road_is_a_change(path):
+    line = {"type": "LineString", "coordinates": [[100, 0], [0, 0]]}      # r0 runs 0 -> 100
+    r = edit_layer(path, "roads", update=_fc(_feature("r0", line)), author="a", message="m")
+    assert r.changed == 1
+    assert history.diff(path, 1, 2).changes[0].moved_m == 0.0
+
+
+def test_number_text_and_json_values_within_tolerance_are_unchanged(path):
+    assert same_value(12.8, 12.800000000000001)
+    assert not same_value(12.8, 12.81)
+    assert same_value({"a": [1, 2]}, '{"a": [1, 2]}')
+    assert same_value('{"a":1}', '{"a": 1}')
+    assert not same_value("4", 4)
+    assert same_value(None, float("nan"))
+    r = edit_layer(path, "buildings", update=_fc(_feature("b0", height_m=12.8 + 1e-12)),
+                   author="a", message="m")
+    assert not r.written
+
+
+def test_an_exported_layer_given_back_unchanged_changes_nothing(demo_twin_path, tmp_path):
+    path = tmp_path / "demo.twin.gpkg"
+    shutil.copy(demo_twin_path, path)
+    # polygons (buildings, zones: rounded to 7 decimals of a degree, rings turned round by
+    # RFC 7946), JSON fields written as objects (power_lines params), lines, points
+    for layer in ("buildings", "zones", "power_lines", "roads", "sensors"):
+        out = export_layer(path, layer, tmp_path / f"{layer}.geojson")
+        r = edit_layer(path, layer, update=out, author="ana", message="round trip")
+        assert (layer, r.written, r.version) == (layer, False, 1)
+    # a real move of 1 m is recorded, and nothing else
+    doc = json.loads((tmp_path / "buildings.geojson").read_text())
+    feature = doc["features"][5]
+    lat = feature["geometry"]["coordinates"][0][0][0][1]
+    east = 1.0 / (111_320 * np.cos(np.radians(lat)))          # 1 m in degrees of longitude
+    feature["geometry"]["coordinates"] = [[[[x + east, y] for x, y in ring] for ring in part]
+                                          for part in feature["geometry"]["coordinates"]]
+    moved = tmp_path / "moved.geojson"
+    moved.write_text(json.dumps(doc))
+    r = edit_layer(path, "buildings", update=moved, author="ana", message="moved 1 m east")
+    assert (r.version, r.changed) == (2, 1)
+    [change] = history.diff(path, 1, 2).changes
+    assert change.id == feature["properties"]["id"]
+    assert change.moved_m == pytest.approx(1.0, abs=0.02)
 
 
 # --- bad input: clear message, nothing written ------------------------------------------------
@@ -413,20 +462,35 @@ sys.exit(main(sys.argv[2:]))
 
 def _parallel(path: Path, tmp_path: Path, *edits: list[str]) -> list[int]:
     """Run CLI edits in parallel processes, released at the same moment."""
-    hold = sqlite3.connect(path, isolation_level=None)
+    return _parallel_cli(path, tmp_path, *[["layers", "edit", str(path), *e] for e in edits])
+
+
+def _parallel_cli(path: Path, tmp_path: Path, *commands: list[str],
+                  while_held: str | None = None, staged: int = 0) -> list[int]:
+    """Run CLI commands in parallel processes, released at the same moment (after
+    ``while_held``, SQL run and committed by the holder of the lock, if given), once
+    ``staged`` of them have read the twin and staged what they write back."""
+    hold = history.gpkg_functions(sqlite3.connect(path, isolation_level=None))
     hold.execute("BEGIN IMMEDIATE")      # everyone queues behind this lock
     procs, marks = [], []
-    for i, args in enumerate(edits):
+    for i, args in enumerate(commands):
         mark = tmp_path / f"ready-{i}"
         marks.append(mark)
-        procs.append(subprocess.Popen([sys.executable, "-c", _CLI, str(mark), "layers", "edit",
-                                       str(path), *args], stderr=subprocess.PIPE, text=True))
+        procs.append(subprocess.Popen([sys.executable, "-c", _CLI, str(mark), *args],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     deadline = time.monotonic() + 120
     while not all(m.exists() for m in marks):
         assert time.monotonic() < deadline
         time.sleep(0.01)
-    time.sleep(1.5)
-    hold.execute("ROLLBACK")
+    while len(list(path.parent.glob(f".{path.name}.*.tmp.gpkg"))) < staged:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    time.sleep(1.5)                      # they have read the twin and wait for the lock
+    if while_held:
+        hold.execute(while_held)
+        hold.execute("COMMIT")
+    else:
+        hold.execute("ROLLBACK")
     hold.close()
     codes = []
     for p in procs:
@@ -435,6 +499,81 @@ def _parallel(path: Path, tmp_path: Path, *edits: list[str]) -> list[int]:
         if p.returncode not in (0, 3):
             pytest.fail(err)
     return codes
+
+
+def _new_buildings(tmp_path: Path) -> Path:
+    out = tmp_path / "new-buildings.geojson"
+    gpd.GeoDataFrame({"id": ["b20", "b21"], "use": ["office", "retail"], "floors": [3, 2]},
+                     geometry=[shapely.box(300, 300, 320, 320), shapely.box(400, 300, 420, 320)],
+                     crs=CRS).to_crs("EPSG:4326").to_file(out)
+    return out
+
+
+def test_an_import_and_an_edit_at_once_lose_nothing(path, tmp_path):
+    b = tmp_path / "b.geojson"
+    b.write_text(json.dumps(_fc(_feature("b2", use="hotel"))))
+    codes = _parallel_cli(path, tmp_path,
+                          ["layers", "import", str(path), "buildings", str(_new_buildings(
+                              tmp_path)), "--author", "imp"],
+                          ["layers", "edit", str(path), "buildings", "--update", str(b),
+                           "--author", "bo", "-m", "b2 is a hotel"], staged=1)
+    assert codes == [0, 0]
+    back = read_twin(path).layers["buildings"].set_index("id")
+    assert back.loc["b2", "use"] == "hotel"                    # the edit is not lost
+    assert sorted(back.index) == ["b0", "b1", "b2", "b20", "b21", "b3"]
+    entries = history.log(path)
+    assert sorted((e["kind"], e["author"], e["added"], e["changed"]) for e in entries[1:]) == [
+        ("edit", "bo", 0, 1), ("rewrite", "imp", 2, 0)]
+
+
+def test_an_edit_committed_while_an_import_waits_is_kept(path, tmp_path):
+    # the import reads version 1, then waits; the holder of the lock changes b2 and commits
+    codes = _parallel_cli(path, tmp_path,
+                          ["layers", "import", str(path), "buildings", str(_new_buildings(
+                              tmp_path)), "--author", "imp"],
+                          while_held="UPDATE buildings SET use = 'hotel' WHERE id = 'b2'",
+                          staged=1)
+    assert codes == [0]
+    back = read_twin(path).layers["buildings"].set_index("id")
+    assert back.loc["b2", "use"] == "hotel"
+    assert len(back) == 6
+    assert [(e["kind"], e["base"]) for e in history.log(path)] == [
+        ("created", None), ("external", None), ("rewrite", 1)]
+
+
+def test_validate_fix_and_an_edit_at_once_lose_nothing(path, tmp_path):
+    con = history.gpkg_functions(sqlite3.connect(path))
+    bow = shapely.Polygon([(40, 40), (60, 60), (60, 40), (40, 60)])
+    con.execute("UPDATE buildings SET geom = ? WHERE id = 'b0'",
+                (history.encode_geometries([bow], 3067)[0],))
+    con.commit()
+    con.close()
+    b = tmp_path / "b.geojson"
+    b.write_text(json.dumps(_fc(_feature("b2", use="hotel"))))
+    codes = _parallel_cli(path, tmp_path, ["layers", "validate", str(path), "--fix"],
+                          ["layers", "edit", str(path), "buildings", "--update", str(b),
+                           "--author", "bo", "-m", "b2 is a hotel"], staged=1)
+    assert codes == [0, 0]
+    back = read_twin(path).layers["buildings"].set_index("id")
+    assert back.loc["b2", "use"] == "hotel"
+    assert back.loc["b0", "geometry"].is_valid
+    kinds = [(e["kind"], e["layers"]) for e in history.log(path)[2:]]
+    assert sorted(k for k, _ in kinds) == ["edit", "rewrite"]
+    assert dict(kinds)["rewrite"] == {"buildings": {"added": 0, "changed": 1, "deleted": 0}}
+
+
+def test_an_import_changing_a_feature_edited_meanwhile_exits_3(path, tmp_path):
+    b2 = read_twin(path).layers["buildings"].iloc[[2]].copy()
+    b2["use"] = "education"
+    src = tmp_path / "b2.geojson"
+    b2.to_crs("EPSG:4326").to_file(src)
+    codes = _parallel_cli(path, tmp_path,
+                          ["layers", "import", str(path), "buildings", str(src), "--replace"],
+                          while_held="UPDATE buildings SET use = 'hotel' WHERE id = 'b2'",
+                          staged=1)
+    assert codes == [3]
+    back = read_twin(path).layers["buildings"].set_index("id")
+    assert (len(back), back.loc["b2", "use"]) == (4, "hotel")
 
 
 def test_two_writers_at_once_are_serialised_and_no_update_is_lost(path, tmp_path):

@@ -407,6 +407,7 @@ def test_export_geojson_is_wgs84(twin_file: Path, tmp_path: Path) -> None:
     out = export_layer(twin_file, "buildings", tmp_path / "b_out.geojson")
     data = json.loads(out.read_text())
     assert "crs" not in data                         # RFC 7946: always lon/lat WGS84
+    assert data["name"] == "buildings"               # the layer, not the temporary file
     lon, lat = data["features"][0]["geometry"]["coordinates"][0][0]
     assert abs(lon - HEL[0]) < 0.1
     assert abs(lat - HEL[1]) < 0.1

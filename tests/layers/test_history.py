@@ -15,6 +15,7 @@ from geopandas.testing import assert_geodataframe_equal
 
 from twin._errors import LayerError
 from twin.layers import history
+from twin.layers.changes import same_geometry
 from twin.layers.edit import edit_layer, revert
 from twin.layers.store import Twin, list_twin_layers, new_meta, read_twin, write_twin
 
@@ -352,3 +353,71 @@ def test_outside_float_edits_are_exact_in_the_history(path):
     assert change.fields["height_m"] == [12.8, value]
     assert history.state_at(path, 2).layers["buildings"].set_index("id").loc[
         "b2", "height_m"] == value
+
+
+# --- ids repeated outside twin, and geometries that only changed type -------------------------
+
+def test_an_id_repeated_outside_twin_is_flagged_and_every_version_keeps_its_rows(path,
+                                                                                tmp_path):
+    con = _sql(path)
+    con.execute("UPDATE buildings SET id = 'b2' WHERE id = 'b1'")      # two features b2 now
+    con.commit()
+    con.close()
+    last = history.log(path)[-1]
+    assert (last["kind"], last["added"], last["deleted"]) == ("external", 1, 1)
+    assert "WARNING: id used by more than one feature: buildings 'b2' (2 features)" in (
+        last["message"])
+    out = tmp_path / "v1.twin.gpkg"
+    history.checkout(path, 1, out)
+    assert sorted(read_twin(out).layers["buildings"]["id"]) == ["b0", "b1", "b2", "b3"]
+    assert sorted(history.state_at(path, 2).layers["buildings"]["id"]) == [
+        "b0", "b2", "b2", "b3"]
+    with pytest.raises(LayerError, match=r"more than one feature with id 'b2' \(2 features\)"):
+        edit_layer(path, "buildings", update=_feature("b2", use="retail"), author="a",
+                   message="m")
+    revert(path, 1, author="ana", message="undo the rename")
+    assert sorted(read_twin(path).layers["buildings"]["id"]) == ["b0", "b1", "b2", "b3"]
+    assert history.diff(path, 1, 3).changes == []
+
+
+def test_same_geometry_ignores_single_part_multi_and_tolerates_rounding():
+    box = shapely.box(0, 0, 10, 10)
+    line = shapely.LineString([(0, 0), (100, 0)])
+    a = [box, box, box, line, None, shapely.Polygon()]
+    b = [shapely.MultiPolygon([box]), shapely.box(0, 0, 10, 10.004), shapely.box(0, 0, 10, 11),
+         shapely.LineString([(100, 0), (0, 0)]), None, shapely.Polygon()]
+    assert same_geometry(a, b).tolist() == [True, False, False, False, True, True]
+    assert same_geometry(a, b, tolerance=0.05).tolist() == [True, True, False, False, True,
+                                                           True]
+
+
+def test_a_layer_promoted_to_multipolygon_is_not_a_change(path):
+    con = _sql(path)
+    rows = con.execute("SELECT fid, geom FROM buildings").fetchall()
+    multi = [shapely.MultiPolygon([g]) for g in history.decode_geometries([r[1] for r in rows])]
+    blobs = history.encode_geometries(multi, 3067)
+    con.executemany("UPDATE buildings SET geom = ? WHERE fid = ?",
+                    [(b, r[0]) for b, r in zip(blobs, rows, strict=True)])
+    con.execute("UPDATE buildings SET floors = 5 WHERE id = 'b3'")
+    con.commit()
+    con.close()
+    assert history.log(path)[-1]["changed"] == 4          # the rows did change ...
+    [change] = history.diff(path, 1, 2).changes          # ... but only b3 in content
+    assert (change.id, change.fields, change.moved) == ("b3", {"floors": [4, 5]}, False)
+    assert history.diff(path, 2, 1).to_dicts() == [{
+        "layer": "buildings", "id": "b3", "change": "changed", "fields": {"floors": [5, 4]},
+        "moved": False, "moved_m": 0.0}]
+
+
+def test_checkout_over_an_older_checkout_writes_that_version(path, tmp_path):
+    edit_layer(path, "buildings", update=_feature("b1", use="retail"), author="ana",
+               message="retail")
+    out = tmp_path / "copy.twin.gpkg"
+    history.checkout(path, 2, out)
+    history.checkout(path, 1, out, overwrite=True)     # the same twin: still a fresh copy
+    assert [e["version"] for e in history.log(out)] == [1]
+    assert _row_use(out, "b1") == "office"
+
+
+def _row_use(path: Path, fid: str) -> str:
+    return str(read_twin(path).layers["buildings"].set_index("id").loc[fid, "use"])

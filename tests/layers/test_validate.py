@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -13,11 +15,13 @@ import shapely
 
 from twin._errors import Finding, LayerError
 from twin.layers.derive import derive_buildings
+from twin.layers.history import gpkg_functions
 from twin.layers.schemas import coerce_fields, layer_spec
-from twin.layers.store import Twin, new_meta
+from twin.layers.store import Twin, new_meta, read_twin, write_twin
 from twin.layers.validate import (
     MAX_LISTED,
     Report,
+    check_stored_values,
     fix_twin,
     validate_layer,
     validate_twin,
@@ -99,6 +103,27 @@ def test_text_in_numeric_field_names_feature_and_field(grid_twin: Twin) -> None:
     f = found[0]
     assert (f.severity, f.feature, f.field) == ("error", "b2", "height_m")
     assert "'tall' is not a number" in f.message
+
+
+def test_text_stored_in_a_numeric_field_of_the_file_is_an_error(grid_twin: Twin,
+                                                                 tmp_path: Path) -> None:
+    path = write_twin(grid_twin, tmp_path / "grid.twin.gpkg")
+    con = gpkg_functions(sqlite3.connect(path))
+    con.execute("UPDATE buildings SET residents = 'many' WHERE id = 'b1'")
+    con.execute("UPDATE road_nodes SET gateway = 'yes' WHERE id = 'n4'")
+    con.commit()
+    con.close()
+    twin = read_twin(path)
+    assert twin.layers["buildings"].set_index("id").loc["b1", "residents"] == 0   # GDAL's
+    found = only(validate_twin(twin).errors, "type")
+    assert [(f.layer, f.feature, f.field) for f in found] == [
+        ("road_nodes", "n4", "gateway"), ("buildings", "b1", "residents")]
+    assert found[1].message.startswith(
+        "the text 'many' is stored in this int field; GDAL, QGIS and twin read it as a "
+        "number (0 unless it starts with one); enter a whole number")
+    assert "enter true or false" in found[0].message
+    assert found[1].source == str(path)
+    assert check_stored_values(path, ["roads"]) == []
 
 
 def test_range_and_allowed_values(grid_twin: Twin) -> None:

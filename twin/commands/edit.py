@@ -3,6 +3,7 @@ compared and reverted."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,14 @@ def _value(v: Any) -> str:
 
 def _fields(fields: dict[str, Any]) -> str:
     return "; ".join(f"{k} {_value(a)} -> {_value(b)}" for k, (a, b) in fields.items())
+
+
+def _geometry(moved_m: float | None) -> str:
+    """How a changed geometry is described: how far it moved, or that it was reshaped in
+    place (e.g. a self-intersection repaired: the same ground, another shape)."""
+    if moved_m is not None and moved_m >= 0.005:
+        return f"geometry moved {moved_m:.2f} m"
+    return "geometry reshaped in place (moved 0.00 m)"
 
 
 def _layers(label: str | None) -> str:
@@ -100,8 +109,8 @@ def log_cmd(file: Path, layer: str | None, feature_id: str | None, as_json: bool
             what = (_fields(e["fields"]) if e["op"] == "update" else
                     {"created": "present when the twin was created", "insert": "added",
                      "delete": "deleted"}[e["op"]])
-            if e["op"] == "update" and e["moved_m"]:
-                what = f"{what}; geometry moved {e['moved_m']:.2f} m".lstrip("; ")
+            if e["op"] == "update" and e["moved"]:
+                what = f"{what}; {_geometry(e['moved_m'])}".lstrip("; ")
             click.echo(f"version {e['version']}  {e['time']}  {e['author']}  {e['layer']}  "
                        f"{e['op']}: {what or 'no change'}  ({e['message']})")
         return
@@ -134,8 +143,9 @@ def diff_cmd(file: Path, v1: int, v2: int, layer: str | None, geojson: Path | No
     d = diff(file, v1, v2, layer=layer)
     if geojson is not None:
         d.to_geojson(geojson)
-    if as_json:
-        echo_json({"v1": d.v1, "v2": d.v2, "counts": d.counts(), "changes": d.to_dicts()})
+    if as_json:     # one change per line (Diff.to_json: the C encoder, not indent=2)
+        head = json.dumps({"v1": d.v1, "v2": d.v2, "counts": d.counts()}, indent=2)
+        click.echo(f'{head[:-2]},\n  "changes": {d.to_json(indent="    ")[:-1]}  ]\n}}')
         return
     counts = d.counts()
     summary = ", ".join(f"{n} {_counts(c['added'], c['changed'], c['deleted'])}"
@@ -149,7 +159,7 @@ def diff_cmd(file: Path, v1: int, v2: int, layer: str | None, geojson: Path | No
             if c.change == "changed":
                 what = _fields(c.fields)
                 if c.moved:
-                    what = f"{what}; geometry moved {c.moved_m:.2f} m".lstrip("; ")
+                    what = f"{what}; {_geometry(c.moved_m)}".lstrip("; ")
             else:
                 what = c.change
             lines.append(f"{mark[c.change]} {c.layer} {c.id}: {what}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -100,14 +101,23 @@ def info_cmd(file: Path, layer: str, as_json: bool) -> None:
     Example:
       twin layers info demo.twin.gpkg buildings
     """
-    from twin.layers import layer_info
+    from twin._errors import LayerError
+    from twin.layers import layer_info, layer_spec
+    from twin.layers.store import list_twin_layers
 
+    try:
+        layer_spec(layer)
+    except LayerError as err:
+        raise LayerError(f"{file}: {err}") from err
     info = layer_info(file, layer)
+    declared = dict(list_twin_layers(file)).get(layer)     # what `twin layers list` shows
     if as_json:
-        echo_json(info)
+        echo_json({**info, "declared_geometry": declared})
         return
+    kinds = ", ".join(f"{k} {n:,}" for k, n in info["geometry_types"].items())
     click.echo(f"{info['layer']}: {info['title']}")
-    click.echo(f"  features  {info['count']:,} ({info['geometry']})")
+    click.echo(f"  features  {info['count']:,} ({declared or info['geometry']}"
+               f"{'; ' + kinds if kinds and kinds.split()[0] != declared else ''})")
     click.echo(f"  crs       {info['crs']}")
     click.echo(f"  bounds    {info['bounds']}")
     click.echo("  fields")
@@ -171,12 +181,25 @@ def import_cmd(file: Path, layer: str | None, source: Path | None, mapping: tupl
                        layer=source_layer)
     new.extras["history"] = {"author": author or _user(),
                              "message": f"twin layers import {layer} {source.name}"}
-    write_twin(new, file, overwrite=True)
+    write_twin(new, file, overwrite=True)       # in place, queued behind edits (see docs)
     for finding in new.extras.get("import_findings", []):
         click.echo(finding.format())
     before = len(twin.layers.get(layer, [])) if layer in twin.layers else 0
     click.echo(f"{layer}: {len(new.layers[layer]):,} features "
                f"({'replaced' if replace else f'{len(new.layers[layer]) - before:,} added'})")
+    _echo_commit(new.extras.get("commit"))
+
+
+def _echo_commit(commit: dict[str, Any] | None) -> None:
+    """The version a rewrite of the twin made (or that it changed nothing)."""
+    if not commit:
+        return
+    if not commit["written"]:
+        click.echo(f"nothing changed: the twin stays at version {commit['version']}")
+        return
+    counts = ", ".join(f"{n} +{c['added']} ~{c['changed']} -{c['deleted']}"
+                       for n, c in commit["stats"].items()) or "layers added or removed"
+    click.echo(f"version {commit['version']}: {counts} (based on version {commit['base']})")
 
 
 @layers.command("export")
@@ -223,14 +246,16 @@ def validate_cmd(file: Path, strict: bool, fix: bool, as_json: bool) -> None:
         if fixed:
             twin.extras["history"] = {"author": _user(),
                                       "message": "twin layers validate --fix"}
-            write_twin(twin, file, overwrite=True)
+            write_twin(twin, file, overwrite=True)  # in place, queued behind edits
     report = validate_twin(twin, strict=strict)
     if as_json:
         data = report.to_dict()
         data["fixed"] = [f.to_dict() for f in fixed]
+        data["commit"] = twin.extras.get("commit")
         echo_json(data)
     else:
         for f in fixed:
             click.echo(f.format())
+        _echo_commit(twin.extras.get("commit") if fixed else None)
         click.echo(report.format())
     raise SystemExit(0 if report.ok else 1)

@@ -9,10 +9,15 @@ the new version land in one transaction: all of it or none of it, even if the pr
 Writers are serialised by SQLite's lock (``BEGIN IMMEDIATE``; a second writer waits).
 
 Updates are partial: properties a feature gives are set (``null`` clears a value), the others
-keep their values; a feature without geometry keeps its geometry, and a geometry whose vertices
-are all within 1 cm of the stored ones (a GeoJSON export rounds coordinates; ring start and
-orientation do not matter) counts as unchanged. When a user sets a
-field that has a ``*_source`` companion and does not set the companion, it becomes ``user``.
+keep their values. A feature without geometry keeps its geometry; a geometry of the same type,
+parts and vertex count lying within :data:`GEOMETRY_TOLERANCE_M` (5 cm) of the stored one counts
+as unchanged (a GeoJSON export rounds coordinates to 7 decimals of a degree, up to 8 mm after
+reprojection; ring start and orientation do not matter, a Polygon equals the single-part
+MultiPolygon of it). A number within a relative :data:`FLOAT_REL_TOLERANCE` of the stored one
+is unchanged (text formats round the last digits), and so is a JSON object or list equal to the
+JSON text stored (GeoJSON writes JSON fields as objects). So an exported layer given back
+unchanged changes nothing. When a user sets a field that has a ``*_source`` companion and does
+not set the companion, it becomes ``user``.
 
 Examples
 --------
@@ -54,19 +59,23 @@ from twin.layers._features import (
     _promote,
     _py,
     _read,
-    _same,
     _typed,
     read_features,
 )
-from twin.layers._gpkg import _NOW_SQL, _bounds, _q
-from twin.layers.changes import _changed_fields
+from twin.layers._gpkg import _q
+from twin.layers._rewrite import _KEEP, _Plan, write
+from twin.layers.changes import (
+    FLOAT_REL_TOLERANCE,
+    GEOMETRY_TOLERANCE_M,
+    _changed_fields,
+    _json_text,
+    same_geometry,
+    same_value,
+)
 from twin.layers.schemas import LayerSpec, layer_spec, load_dictionary
 
-__all__ = ["GEOMETRY_TOLERANCE_M", "EditResult", "edit_layer", "read_features", "revert"]
-
-#: Geometries closer than this (m, vertex by vertex) to the stored one are unchanged.
-GEOMETRY_TOLERANCE_M = 0.01
-_KEEP = object()
+__all__ = ["FLOAT_REL_TOLERANCE", "GEOMETRY_TOLERANCE_M", "EditResult", "edit_layer",
+           "read_features", "revert", "same_value"]
 
 
 @dataclass(frozen=True)
@@ -119,17 +128,6 @@ def _text(value: Any, what: str, hint: str) -> str:
         msg = f"an edit needs {what}: {hint}"
         raise LayerError(msg)
     return str(value).strip()
-
-
-@dataclass
-class _Plan:
-    deletes: list[int] = field(default_factory=list)
-    updates: list[tuple[int, dict[str, Any], Any]] = field(default_factory=list)
-    inserts: list[tuple[int | None, dict[str, Any], Any]] = field(default_factory=list)
-    touched: dict[str, set[str]] = field(default_factory=dict)   # updated id -> fields set
-
-    def __len__(self) -> int:
-        return len(self.deletes) + len(self.updates) + len(self.inserts)
 
 
 def _current(con: sqlite3.Connection, t: h.LayerTable, ids: Sequence[str]
@@ -223,6 +221,9 @@ def _edit(con: sqlite3.Connection, p: Path, layer: str, spec: LayerSpec, add: An
             if table.pk in feats.frame.columns:     # the row key QGIS exports: never written
                 feats.frame = feats.frame.drop(columns=table.pk)
             _check_columns(feats, table, what)
+            for c in feats.frame.columns:
+                if c != "geometry" and feats.frame[c].dtype == object:
+                    feats.frame[c] = feats.frame[c].map(_json_text)
     _check_overlap(adds, ups, dels)
     with h.transaction(con):
         h.prepare(con)
@@ -253,6 +254,7 @@ def _check_overlap(adds: _Features | None, ups: _Features | None, dels: list[str
 def _plan(con: sqlite3.Connection, t: h.LayerTable, spec: LayerSpec, adds: _Features | None,
           ups: _Features | None, dels: list[str], base: int) -> _Plan:
     ids = [*(adds.frame["id"] if adds else []), *(ups.frame["id"] if ups else []), *dels]
+    _refuse_duplicates(con, t, ids)
     cur = _current(con, t, ids)
     # features whose state differs from the one at the base version (a change undone since
     # is no conflict)
@@ -285,6 +287,19 @@ def _plan(con: sqlite3.Connection, t: h.LayerTable, spec: LayerSpec, adds: _Feat
     return plan
 
 
+def _refuse_duplicates(con: sqlite3.Connection, t: h.LayerTable, ids: Sequence[str]) -> None:
+    """An id more than one feature has (made outside twin) cannot be edited by id."""
+    dup = con.execute(f'SELECT "id", COUNT(*) FROM {_q(t.name)} WHERE "id" IN (SELECT value '
+                      'FROM json_each(?)) GROUP BY "id" HAVING COUNT(*) > 1',
+                      (json.dumps(list(ids)),)).fetchall()
+    if dup:
+        which = ", ".join(f"{fid!r} ({n} features)" for fid, n in dup[:MAX_LISTED])
+        msg = (f"layer {t.name} has more than one feature with id {which}, so an edit cannot "
+               "tell them apart; give each its own id (or delete the extra one) in QGIS or "
+               "with sqlite3, then edit again (`twin layers validate` lists every duplicate)")
+        raise LayerError(msg)
+
+
 def _plan_updates(ups: _Features, t: h.LayerTable, spec: LayerSpec,
                   cur: dict[str, tuple[int, str, bytes | None]], later: dict[str, Any],
                   plan: _Plan, conflicts: list[tuple[str, str]], unknown: list[str],
@@ -310,9 +325,8 @@ def _plan_updates(ups: _Features, t: h.LayerTable, spec: LayerSpec,
                                      for i, g in enumerate(base_geom)])
     moved = geom_given.copy()
     check = geom_given & ~shapely.is_missing(old_geoms)
-    moved[check] = ~shapely.equals_exact(shapely.normalize(new_geoms[check]),
-                                         shapely.normalize(old_geoms[check]),
-                                         tolerance=GEOMETRY_TOLERANCE_M)
+    moved[check] = ~same_geometry(new_geoms[check], old_geoms[check],
+                                  tolerance=GEOMETRY_TOLERANCE_M)
     cols = [c for c in ups.frame.columns if c not in ("id", "geometry")]
     new_vals = {c: (typed[c] if c in typed.columns else ups.frame[c]).tolist() for c in cols}
     old_vals = {c: [img.get(c) for img in base_img] for c in cols}   # as stored (JSON)
@@ -324,7 +338,7 @@ def _plan_updates(ups: _Features, t: h.LayerTable, spec: LayerSpec,
             unknown.append(fid)
             continue
         changes = {c: _py(new_vals[c][i]) for c in cols if given[c][i]
-                   and (not exists[i] or not _same(new_vals[c][i], old_vals[c][i]))}
+                   and (not exists[i] or not same_value(new_vals[c][i], old_vals[c][i]))}
         for c in provenance:
             src = f"{c}_source"
             if c in changes and not (src in given and given[src][i]):
@@ -503,76 +517,6 @@ def _conflict_message(con: sqlite3.Connection, t: h.LayerTable, base: int,
     return "\n".join(lines)
 
 
-# --- writing ----------------------------------------------------------------------------------
-
-def write(con: sqlite3.Connection, t: h.LayerTable, plan: _Plan) -> None:
-    """Inside a write transaction with an open version: apply a plan to a layer table."""
-    try:
-        _write(con, t, plan)
-    except sqlite3.DatabaseError as err:
-        msg = f"layer {t.name}: the change cannot be stored ({err}); nothing was written"
-        raise LayerError(msg) from err
-
-
-def _write(con: sqlite3.Connection, t: h.LayerTable, plan: _Plan) -> None:
-    tn, pk, g = _q(t.name), _q(t.pk), _q(t.geom)
-    cols = list(t.columns)
-    if plan.deletes:
-        con.executemany(f"DELETE FROM {tn} WHERE {pk} = ?", [(f,) for f in plan.deletes])
-    sets = ", ".join(f"{_q(c)} = ?" for c in cols)
-    moved = [(*[r.get(c) for c in cols], b, f) for f, r, b in plan.updates if b is not _KEEP]
-    kept = [(*[r.get(c) for c in cols], f) for f, r, b in plan.updates if b is _KEEP]
-    if moved:
-        _update_geometries(con, t, moved, f"UPDATE {tn} SET {sets}, {g} = ? WHERE {pk} = ?")
-    if kept:
-        con.executemany(f"UPDATE {tn} SET {sets} WHERE {pk} = ?", kept)
-    if plan.inserts:
-        names = ", ".join([pk, *[_q(c) for c in cols], g])
-        marks = ", ".join(["?"] * (len(cols) + 2))
-        con.executemany(f"INSERT INTO {tn} ({names}) VALUES ({marks})",
-                        [(f, *[r.get(c) for c in cols], b) for f, r, b in plan.inserts])
-    blobs = [b for _, _, b in plan.updates if b is not _KEEP] + [b for _, _, b in plan.inserts]
-    env = [_bounds(bytes(b)) for b in blobs if b is not None]
-    env = [e for e in env if e is not None]
-    con.execute(f"UPDATE gpkg_contents SET last_change = {_NOW_SQL} WHERE table_name = ?",
-                (t.name,))
-    if env:
-        arr = np.array(env)
-        con.execute("UPDATE gpkg_contents SET min_x = min(coalesce(min_x, :a), :a), "
-                    "max_x = max(coalesce(max_x, :b), :b), min_y = min(coalesce(min_y, :c), :c), "
-                    "max_y = max(coalesce(max_y, :d), :d) WHERE table_name = :t",
-                    {"a": arr[:, 0].min(), "b": arr[:, 1].max(), "c": arr[:, 2].min(),
-                     "d": arr[:, 3].max(), "t": t.name})
-
-
-def _update_geometries(con: sqlite3.Connection, t: h.LayerTable, rows: list[tuple[Any, ...]],
-                       sql: str) -> None:
-    """Update rows whose geometry changes, keeping the GeoPackage R-tree in step in bulk.
-
-    GDAL's R-tree update triggers call ``ST_*`` functions (here in Python) about nine times a
-    row; for large edits they are set aside inside the transaction, the R-tree is updated with
-    the new boxes directly, and the triggers are put back before the transaction ends (all of it
-    rolls back together if anything fails)."""
-    rtree = f"rtree_{t.name}_{t.geom}"
-    triggers = con.execute(
-        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? AND "
-        "name LIKE ? ESCAPE '!'", (t.name, rtree.replace("_", "!_") + "!_update%")).fetchall()
-    if len(rows) < 100 or not triggers:
-        con.executemany(sql, rows)
-        return
-    for name, _ in triggers:
-        con.execute(f"DROP TRIGGER {_q(name)}")
-    con.executemany(sql, rows)
-    boxes = [(f, *b) if (b := _bounds(blob)) is not None else (f, None, None, None, None)
-             for *_, blob, f in rows]
-    con.executemany(f"INSERT OR REPLACE INTO {_q(rtree)} VALUES (?, ?, ?, ?, ?)",
-                    [b for b in boxes if b[1] is not None])
-    con.executemany(f"DELETE FROM {_q(rtree)} WHERE id = ?",
-                    [(b[0],) for b in boxes if b[1] is None])
-    for _, trigger_sql in triggers:
-        con.execute(trigger_sql)
-
-
 # --- revert -----------------------------------------------------------------------------------
 
 def revert(path: str | Path, version: int, *, author: str | None, message: str | None,
@@ -632,6 +576,30 @@ def revert(path: str | Path, version: int, *, author: str | None, message: str |
 
 
 def _revert_plan(con: sqlite3.Connection, t: h.LayerTable, version: int) -> _Plan:
+    if version < h.rows_from(con):
+        return _revert_plan_by_id(con, t, version)
+    rows = h.first_after_rows(con, t.name, version)
+    cur = {int(r[0]): (r[1], r[2]) for r in con.execute(
+        f"SELECT {_q(t.pk)}, {h.image_sql(t, 'x')}, {_q(t.geom)} FROM {_q(t.name)} x WHERE "
+        f"{_q(t.pk)} IN (SELECT value FROM json_each(?))", (json.dumps([r[1] for r in rows]),))}
+    plan = _Plan()
+    cols = set(t.columns)
+    for _, row_key, op, before, geom, _ in rows:
+        now = cur.get(int(row_key))
+        if op == "insert":          # the row did not exist then
+            if now is not None:
+                plan.deletes.append(int(row_key))
+            continue
+        image = {k: v for k, v in json.loads(before).items() if k in cols}
+        if now is None:
+            plan.inserts.append((int(row_key), image, geom))
+        elif now[0] != before or now[1] != geom:
+            plan.updates.append((int(row_key), image, geom if now[1] != geom else _KEEP))
+    return plan
+
+
+def _revert_plan_by_id(con: sqlite3.Connection, t: h.LayerTable, version: int) -> _Plan:
+    """The revert of a version older than the history's row keys: by feature id."""
     rows = h.first_after(con, t.name, version)
     cur = _current(con, t, [r[0] for r in rows])
     taken = {f for (f,) in con.execute(

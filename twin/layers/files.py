@@ -585,7 +585,8 @@ def export_layer(twin_path: str | os.PathLike[str], name: str, out_path: str | o
     tmp.unlink()
     try:
         if ext == ".geojson":
-            pyogrio.write_dataframe(to_wgs84(gdf), tmp, driver="GeoJSON", RFC7946="YES")
+            pyogrio.write_dataframe(to_wgs84(gdf), tmp, layer=name, driver="GeoJSON",
+                                    RFC7946="YES")     # the "name" member: the layer
         elif ext == ".gpkg":
             pyogrio.write_dataframe(gdf, tmp, layer=name, driver="GPKG",
                                     promote_to_multi=bool(gdf.geom_type.str.startswith("Multi")

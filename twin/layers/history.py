@@ -61,21 +61,25 @@ import pyogrio
 
 from twin._errors import LayerError
 from twin.layers._gpkg import (
-    _INSERT,
     LayerTable,
-    _lit,
     _q,
     _trigger_sql,
-    changes_sql,
     decode_geometries,
     encode_geometries,
     gpkg_functions,
-    image_sql,
 )
+from twin.layers._gpkg import image_sql as image_sql  # re-exported: twin.layers.edit uses it
 from twin.layers.changes import Diff, FeatureChange, diff, log
 from twin.layers.changes import no_gc as no_gc  # re-exported: twin.commands.edit imports it
 from twin.layers.schemas import coerce_fields, conform, empty_layer, layer_spec, load_dictionary
-from twin.layers.store import INTERNAL_TABLES, META_TABLE, Twin, register_finalizer, write_twin
+from twin.layers.store import (
+    INTERNAL_TABLES,
+    META_TABLE,
+    Twin,
+    register_committer,
+    register_finalizer,
+    write_twin,
+)
 
 __all__ = [
     "LOCK_TIMEOUT_S",
@@ -237,6 +241,26 @@ def check_version(con: sqlite3.Connection, version: Any, what: str = "version") 
     return v
 
 
+def rows_from(con: sqlite3.Connection, schema: str = "main") -> int:
+    """The first version from which the history's row keys (``fid``) name the rows of the
+    layers as they are now: rebuilding a version from then on follows rows (exact also when
+    ids repeat); an older version is rebuilt by feature id. Row keys change when a layer is
+    replaced outside twin, and did with whole-file rewrites by older versions of twin."""
+    row = con.execute(f"SELECT value FROM {schema}.twin_state WHERE key = 'rows_from'"
+                      ).fetchone()
+    if row is not None:
+        return int(row[0])
+    legacy = con.execute(
+        f"SELECT MAX(version) FROM {schema}.twin_versions WHERE kind = 'rewrite' OR "
+        "(kind = 'external' AND message LIKE 'history tracking installed%')").fetchone()[0]
+    return int(legacy or 1)
+
+
+def _set_rows_from(con: sqlite3.Connection, version: int) -> None:
+    con.execute("INSERT OR REPLACE INTO twin_state (key, value) VALUES ('rows_from', ?)",
+                (int(version),))
+
+
 def open_version(con: sqlite3.Connection) -> int:
     """Inside a write transaction: the next version; triggers file changes under it."""
     v = current_version(con) + 1
@@ -282,16 +306,37 @@ def _record_created(con: sqlite3.Connection, tables: dict[str, LayerTable], *, a
                 (_now(), author, message, json.dumps(stats), json.dumps(list(tables))))
 
 
+def _duplicates(con: sqlite3.Connection, version: int) -> list[str]:
+    """Ids that more than one feature of a layer has, among the features a version touched."""
+    tables = layer_tables(con)
+    out = []
+    for (name,) in con.execute("SELECT DISTINCT layer FROM twin_history WHERE version = ?",
+                               (version,)).fetchall():
+        if name not in tables:
+            continue
+        for fid, n in con.execute(
+                f'SELECT "id", COUNT(*) FROM {_q(name)} WHERE "id" IN (SELECT feature_id FROM '
+                'twin_history WHERE version = ? AND layer = ?) GROUP BY "id" HAVING COUNT(*) > 1',
+                (version, name)).fetchall():
+            out.append(f"{name} {fid!r} ({n} features)")
+    return out
+
+
 def _seal_external(con: sqlite3.Connection) -> int | None:
     if con.execute("SELECT 1 FROM twin_history WHERE version IS NULL LIMIT 1").fetchone() is None:
         return None
     v = current_version(con) + 1
     last = con.execute("SELECT MAX(time) FROM twin_history WHERE version IS NULL").fetchone()[0]
     con.execute("UPDATE twin_history SET version = ? WHERE version IS NULL", (v,))
+    message = ("edited outside twin (QGIS, GDAL, sqlite3, …); recorded by the history "
+               "triggers")
+    dup = _duplicates(con, v)
+    if dup:
+        message += (f"; WARNING: id used by more than one feature: {', '.join(dup[:10])}"
+                    f"{' …' if len(dup) > 10 else ''} (give each feature its own id; "
+                    "`twin layers validate` lists them)")
     close_version(con, v, author=OUTSIDE_AUTHOR, kind="external", keep_empty=True,
-                  message="edited outside twin (QGIS, GDAL, sqlite3, …); recorded by the "
-                          "history triggers",
-                  time=str(last)[:19] + "+00:00" if last else None)
+                  message=message, time=str(last)[:19] + "+00:00" if last else None)
     return v
 
 
@@ -341,7 +386,9 @@ def prepare(con: sqlite3.Connection) -> None:
         _record_created(con, tables, author=default_author(),
                         message="history started (the twin was made without one)")
         _install_triggers(con, tables)
+        _set_rows_from(con, 1)
         return
+    _set_rows_from(con, rows_from(con))       # an older file: from its last whole rewrite
     _seal_external(con)
     missing = _install_triggers(con, tables)
     last = con.execute("SELECT layers FROM twin_versions ORDER BY version DESC LIMIT 1"
@@ -354,6 +401,8 @@ def prepare(con: sqlite3.Connection) -> None:
         v = current_version(con) + 1
         close_version(con, v, author=OUTSIDE_AUTHOR, message=note, kind="external",
                       keep_empty=True)
+        if missing:
+            _set_rows_from(con, v)
 
 
 def ensure_history(con: sqlite3.Connection) -> None:
@@ -383,107 +432,34 @@ def twin_crs(con: sqlite3.Connection) -> str:
 
 # --- the finalizer: history in every twin file write_twin makes ------------------------------
 
-def _target_of(tmp: Path, twin: Twin) -> Path | None:
-    given = twin.extras.get("write_target")
-    if given:
-        return Path(given)
-    name = tmp.name
-    if not (name.startswith(".") and name.endswith(".tmp.gpkg")):
-        return None
-    return tmp.with_name(name[1:-len(".tmp.gpkg")].rsplit(".", 1)[0])
-
-
-def _same_lineage(con: sqlite3.Connection, twin: Twin, target: Path) -> bool:
-    """Is the file being replaced this twin (read from it, or with the same creation time)?"""
-    if twin.path is not None:
-        with contextlib.suppress(OSError):
-            return Path(twin.path).resolve() == target.resolve()
-        return False
-    row = con.execute(f"SELECT value FROM src.{META_TABLE} WHERE key = 'created'").fetchone()
-    return row is not None and json.loads(row[0]) == twin.meta.get("created")
-
-
-def _copy_history(con: sqlite3.Connection, upto: int | None) -> None:
-    cond = "" if upto is None else f" WHERE version <= {int(upto)}"
+def _copy_history(con: sqlite3.Connection, upto: int) -> None:
+    cond = f" WHERE version <= {int(upto)}"
     con.execute(f"INSERT INTO twin_versions SELECT version, time, author, message, kind, base, "
                 f"stats, layers FROM src.twin_versions{cond}")
     con.execute(f"INSERT INTO twin_history ({_HISTORY_COLS}) SELECT {_HISTORY_COLS} "
                 f"FROM src.twin_history{cond}")
 
 
-def _record_rewrite(con: sqlite3.Connection, tables: dict[str, LayerTable], *, author: str,
-                    message: str) -> None:
-    v = current_version(con) + 1
-    old = layer_tables(con, "src")
-    now = _now()
-    for name in [*tables, *[n for n in old if n not in tables]]:
-        lit, tab = _lit(name), _q(name)
-        if name in tables:
-            t = tables[name]
-            only = (f' WHERE NOT EXISTS (SELECT 1 FROM src.{tab} o WHERE o."id" = n."id")'
-                    if name in old else "")
-            con.execute(f"{_INSERT}SELECT {v}, {lit}, n.\"id\", n.{_q(t.pk)}, 'insert', "
-                        f"'{now}', NULL, {image_sql(t, 'n')}, NULL, NULL, n.{_q(t.geom)} "
-                        f"FROM main.{tab} n{only}")
-        if name in old:
-            o = old[name]
-            only = (f' WHERE NOT EXISTS (SELECT 1 FROM main.{tab} n WHERE n."id" = o."id")'
-                    if name in tables else "")
-            con.execute(f"{_INSERT}SELECT {v}, {lit}, o.\"id\", o.{_q(o.pk)}, 'delete', "
-                        f"'{now}', {image_sql(o, 'o')}, NULL, NULL, o.{_q(o.geom)}, NULL "
-                        f"FROM src.{tab} o{only}")
-        if name in tables and name in old:
-            t, o = tables[name], old[name]
-            con.execute(
-                f"{_INSERT}SELECT {v}, {lit}, feat, fid, 'update', '{now}', b, NULL, c, gb, ga "
-                f"FROM (SELECT n.\"id\" AS feat, n.{_q(t.pk)} AS fid, {image_sql(o, 'o')} AS b, "
-                f"{changes_sql(o, 'o', t, 'n')} AS c, o.{_q(o.geom)} AS gb, "
-                f"n.{_q(t.geom)} AS ga FROM main.{tab} n JOIN src.{tab} o "
-                "ON o.\"id\" = n.\"id\") WHERE c != '{}' OR gb IS NOT ga")
-    stats = close_version(con, v, author=author, message=message, kind="rewrite")
-    if stats is None and sorted(old) != sorted(tables):
-        close_version(con, v, author=author, message=message, kind="rewrite", keep_empty=True)
-
-
 def install_history(tmp: Path, twin: Twin) -> None:
     """Finalizer of :func:`twin.layers.store.write_twin`: add the history to a new twin file.
 
-    A new twin starts at version 1 (``created``). When the file being replaced is the same twin
-    (the twin was read from it, e.g. ``twin layers import`` rewriting it; or, for a twin made in
-    memory, its ``created`` time matches), its history is carried over and the rewrite becomes
-    a new version (kind ``rewrite``) listing every feature added, changed or deleted.
-    ``twin.extras["history"]`` may give ``author``, ``message`` and ``from`` =
-    ``(path, version)`` (checkout: copy that file's history up to that version).
+    A new twin starts at version 1 (``created``). ``twin.extras["history"]`` may give
+    ``author``, ``message`` and ``from`` = ``(path, version)`` (checkout: copy that file's
+    history up to that version; the rows keep their row keys, so the copy's history follows
+    its rows). A twin written over the file it was read from is not written anew: see
+    :func:`twin.layers._rewrite.commit_rewrite`.
     """
     opts = dict(twin.extras.get("history") or {})
     author = str(opts.get("author") or default_author())
     source: Path | None = None
-    upto: int | None = None
+    upto = 0
     if opts.get("from"):
         source, upto = Path(opts["from"][0]), int(opts["from"][1])
-    else:
-        target = _target_of(tmp, twin)
-        if target is not None and target.is_file():
-            source = target
     con = sqlite3.connect(tmp.resolve().as_uri(), uri=True, isolation_level=None)
     try:
         gpkg_functions(con)
         if source is not None:
-            attached = False
-            try:
-                con.execute("ATTACH DATABASE ? AS src",
-                            (source.resolve().as_uri() + "?mode=ro",))
-                attached = True
-                keep = _has_tables(con, "src") and (upto is not None
-                                                    or _same_lineage(con, twin, source))
-            except sqlite3.DatabaseError:
-                if upto is not None:
-                    raise
-                keep = False        # the file being replaced is no twin (or is damaged)
-            if not keep:
-                if attached:
-                    con.execute("DETACH DATABASE src")
-                source = None
+            con.execute("ATTACH DATABASE ? AS src", (source.resolve().as_uri() + "?mode=ro",))
         with transaction(con, "DEFERRED"):
             for ddl in _DDL:
                 con.execute(ddl)
@@ -493,12 +469,10 @@ def install_history(tmp: Path, twin: Twin) -> None:
             if source is None:
                 _record_created(con, tables, author=author,
                                 message=str(opts.get("message") or "created"))
+                _set_rows_from(con, 1)
             else:
                 _copy_history(con, upto)
-                if upto is None:
-                    _seal_external(con)
-                    _record_rewrite(con, tables, author=author, message=str(
-                        opts.get("message") or "whole twin rewritten (e.g. twin layers import)"))
+                _set_rows_from(con, min(rows_from(con, "src"), upto))
             _install_triggers(con, tables)
         if source is not None:
             con.execute("DETACH DATABASE src")
@@ -507,6 +481,15 @@ def install_history(tmp: Path, twin: Twin) -> None:
 
 
 register_finalizer(install_history)
+
+
+def _commit_rewrite(stage: Path, target: Path, twin: Twin) -> bool:
+    from twin.layers._rewrite import commit_rewrite
+
+    return commit_rewrite(stage, target, twin)
+
+
+register_committer(_commit_rewrite)
 
 
 # --- reading images ---------------------------------------------------------------------------
@@ -524,6 +507,21 @@ def first_after(con: sqlite3.Connection, layer: str, version: int,
         "SELECT h.feature_id, h.fid, h.op, h.before, h.geom_before, h.seq FROM twin_history h "
         "JOIN (SELECT MIN(seq) AS s FROM twin_history WHERE layer = ? AND version > ?"
         f"{only} GROUP BY feature_id) f ON h.seq = f.s", args).fetchall()
+
+
+def first_after_rows(con: sqlite3.Connection, layer: str, version: int,
+                     rows: Sequence[int] | None = None) -> list[tuple[Any, ...]]:
+    """Like :func:`first_after`, per row (``fid``) instead of per feature id: exact also when
+    an id is used twice or changed. Valid for versions from :func:`rows_from` on."""
+    args: list[Any] = [layer, version]
+    only = ""
+    if rows is not None:
+        only = " AND fid IN (SELECT value FROM json_each(?))"
+        args.append(json.dumps([int(r) for r in rows]))
+    return con.execute(
+        "SELECT h.feature_id, h.fid, h.op, h.before, h.geom_before, h.seq FROM twin_history h "
+        "JOIN (SELECT MIN(seq) AS s FROM twin_history WHERE layer = ? AND version > ?"
+        f"{only} GROUP BY fid) f ON h.seq = f.s", args).fetchall()
 
 
 def frame_from_images(images: Sequence[str | dict[str, Any] | None], blobs: Sequence[Any],
@@ -561,7 +559,12 @@ def state_at(path: str | Path, version: int) -> Twin:
     --------
     >>> # t = state_at("demo.twin.gpkg", 3); t.layers["buildings"]
     """
-    p = Path(path)
+    return _state_at(Path(path), version, keep_rows=False)
+
+
+def _state_at(p: Path, version: int, *, keep_rows: bool) -> Twin:
+    """:func:`state_at`; with ``keep_rows`` each layer has a ``fid`` column (the row keys of
+    that version, which GDAL writes as the new file's row keys)."""
     con = connect(p)
     try:
         ensure_history(con)
@@ -573,26 +576,40 @@ def state_at(path: str | Path, version: int) -> Twin:
             then = json.loads(con.execute("SELECT layers FROM twin_versions WHERE version = ?",
                                           (v,)).fetchone()[0])
             tables = layer_tables(con)
-            layers: dict[str, gpd.GeoDataFrame] = {}
-            for name in then:
-                cur = _read_current(p, name, crs) if name in tables else (
-                    empty_layer(name, crs))
-                rows = first_after(con, name, v)
-                touched = {r[0] for r in rows}
-                keep = cur[~cur["id"].astype(str).isin(touched)]
-                was = [r for r in rows if r[2] != "insert"]
-                old = frame_from_images([r[3] for r in was], [r[4] for r in was],
-                                        [r[1] for r in was], name, crs)
-                parts = [f for f in (keep, old) if len(f)]
-                frame = (pd.concat(parts) if parts else keep).sort_index(kind="stable")
-                frame = gpd.GeoDataFrame(frame, geometry=frame.geometry.name, crs=crs)
-                layers[name] = _normalise(frame.reset_index(drop=True), name, crs)
+            by_row = v >= rows_from(con)
+            layers = {name: _layer_at(con, p, name, v, crs, name in tables, by_row=by_row,
+                                      keep_rows=keep_rows) for name in then}
             obs = None
             with contextlib.suppress(Exception):
                 obs = pyogrio.read_dataframe(p, layer="sensor_observations")
     finally:
         con.close()
     return Twin(layers=layers, meta=meta, observations=obs, path=None)
+
+
+def _layer_at(con: sqlite3.Connection, p: Path, name: str, v: int, crs: Any, present: bool,
+              *, by_row: bool, keep_rows: bool) -> gpd.GeoDataFrame:
+    """One layer at version ``v``: the rows untouched since, and the ``before`` image of the
+    first later change of every other row (per row key, or per feature id for a version
+    older than :func:`rows_from`)."""
+    cur = _read_current(p, name, crs) if present else empty_layer(name, crs)
+    if by_row:
+        rows = first_after_rows(con, name, v)
+        keep = cur[~cur.index.isin([r[1] for r in rows])]
+    else:
+        rows = first_after(con, name, v)
+        keep = cur[~cur["id"].astype(str).isin({r[0] for r in rows})]
+    was = [r for r in rows if r[2] != "insert"]
+    old = frame_from_images([r[3] for r in was], [r[4] for r in was], [r[1] for r in was],
+                            name, crs)
+    parts = [f for f in (keep, old) if len(f)]
+    frame = (pd.concat(parts) if parts else keep).sort_index(kind="stable")
+    frame = gpd.GeoDataFrame(frame, geometry=frame.geometry.name, crs=crs)
+    rowkeys = frame.index.to_numpy()
+    out = _normalise(frame.reset_index(drop=True), name, crs)
+    if keep_rows and by_row and pd.Index(rowkeys).is_unique:
+        out["fid"] = rowkeys.astype("int64")
+    return out
 
 
 def checkout(path: str | Path, version: int, out: str | Path, *,
@@ -627,6 +644,6 @@ def checkout(path: str | Path, version: int, out: str | Path, *,
     if o.exists() and not overwrite:
         msg = f"{o}: the file exists; choose another path or pass --overwrite"
         raise LayerError(msg)
-    twin = state_at(p, version)
+    twin = _state_at(p, version, keep_rows=True)
     twin.extras["history"] = {"from": (str(p), int(version))}
     return write_twin(twin, o, overwrite=overwrite)

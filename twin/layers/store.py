@@ -47,6 +47,7 @@ __all__ = [
     "list_twin_layers",
     "new_meta",
     "read_twin",
+    "register_committer",
     "register_finalizer",
     "write_twin",
 ]
@@ -66,6 +67,9 @@ INTERNAL_TABLES = frozenset({META_TABLE, OBSERVATIONS_TABLE, "twin_history", "tw
 
 # called with the path of a freshly written twin file, before it is renamed into place
 _FINALIZERS: list[Callable[[Path, Twin], None]] = []
+# called with (staged file, existing target, twin) when a twin is written over an existing
+# file; True when it took the staged content into the target itself (in place)
+_COMMITTERS: list[Callable[[Path, Path, Twin], bool]] = []
 
 
 @dataclass
@@ -150,6 +154,20 @@ def register_finalizer(func: Callable[[Path, Twin], None]) -> Callable[[Path, Tw
     """
     if func not in _FINALIZERS:
         _FINALIZERS.append(func)
+    return func
+
+
+def register_committer(func: Callable[[Path, Path, Twin], bool]
+                       ) -> Callable[[Path, Path, Twin], bool]:
+    """Register ``func(staged, target, twin) -> bool``, asked first when a twin is written over
+    an existing file: it may bring the staged content into the target in place (returning True)
+    instead of the file being replaced.
+
+    Used by the edit history: a twin written back over the file it was read from becomes one
+    serialised, versioned commit, like an edit.
+    """
+    if func not in _COMMITTERS:
+        _COMMITTERS.append(func)
     return func
 
 
@@ -270,6 +288,7 @@ def read_twin(path: str | os.PathLike[str], layers: Iterable[str] | None = None)
     """
     p = Path(path)
     _check_readable(p)
+    version, seq = _history_position(p)   # before the layers: a later edit is seen as later
     meta = _read_meta(p)
     known = load_dictionary()
     present = [n for n, _ in list_twin_layers(p) if n in known]
@@ -278,7 +297,27 @@ def read_twin(path: str | os.PathLike[str], layers: Iterable[str] | None = None)
     obs = None
     with contextlib.suppress(Exception):
         obs = pyogrio.read_dataframe(p, layer=OBSERVATIONS_TABLE)
-    return Twin(layers=out, meta=meta, observations=obs, path=p)
+    twin = Twin(layers=out, meta=meta, observations=obs, path=p)
+    if version is not None:
+        twin.extras["read_version"] = version
+        twin.extras["read_seq"] = seq
+    return twin
+
+
+def _history_position(path: Path) -> tuple[int | None, int]:
+    """The newest version of a twin file's history and its last change (also a change made
+    outside twin, not yet in a version); (None, 0) without a history. Writing the twin back
+    merges with what changed after this (see twin.layers._rewrite)."""
+    try:
+        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            version = con.execute("SELECT MAX(version) FROM twin_versions").fetchone()[0]
+            seq = con.execute("SELECT MAX(seq) FROM twin_history").fetchone()[0]
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return None, 0
+    return (None if version is None else int(version)), int(seq or 0)
 
 
 def _write_layer(path: Path, name: str, gdf: gpd.GeoDataFrame, crs: CRS) -> None:
@@ -297,34 +336,14 @@ def _write_layer(path: Path, name: str, gdf: gpd.GeoDataFrame, crs: CRS) -> None
                             geometry_type=gt, promote_to_multi=gt.startswith("Multi"))
 
 
-def write_twin(twin: Twin, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
-    """Write a twin to ``path`` atomically (temporary file, then rename).
+def _remove(tmp: Path) -> None:
+    for suffix in ("", "-journal", "-wal", "-shm"):
+        Path(str(tmp) + suffix).unlink(missing_ok=True)
 
-    Parameters
-    ----------
-    twin : Twin
-    path : path-like
-    overwrite : bool
-        Replace an existing file. Without it an existing file is an error.
 
-    Raises
-    ------
-    LayerError
-        The path exists (and not ``overwrite``), or a layer does not fit the dictionary.
-    """
-    target = Path(path)
-    if target.exists() and not overwrite:
-        msg = f"{target}: the file exists; choose another path or pass --overwrite"
-        raise LayerError(msg)
-    if not target.parent.exists():
-        msg = f"{target}: the folder {target.parent} does not exist"
-        raise LayerError(msg)
+def _stage(twin: Twin, tmp: Path) -> None:
+    """Write a twin's layers, metadata and observations to a new GeoPackage ``tmp``."""
     crs = twin.crs
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp.gpkg",
-                                    dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    tmp.unlink()
     # no fsync per layer while writing the temporary file; one fsync before the rename keeps
     # the write durable and atomic
     previous = pyogrio.get_gdal_config_option("OGR_SQLITE_SYNCHRONOUS")
@@ -340,17 +359,58 @@ def write_twin(twin: Twin, path: str | os.PathLike[str], *, overwrite: bool = Fa
         if twin.observations is not None and len(twin.observations):
             pyogrio.write_dataframe(twin.observations, tmp, layer=OBSERVATIONS_TABLE,
                                     driver="GPKG")
-        twin.extras["write_target"] = str(target)
-        for func in _FINALIZERS:
-            func(tmp, twin)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        for suffix in ("", "-journal", "-wal", "-shm"):
-            Path(str(tmp) + suffix).unlink(missing_ok=True)
-        raise
     finally:
         pyogrio.set_gdal_config_options({"OGR_SQLITE_SYNCHRONOUS": previous})
+
+
+def write_twin(twin: Twin, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+    """Write a twin to ``path`` atomically.
+
+    The twin is first written to a temporary GeoPackage beside ``path``. A new file (or one
+    holding another twin, with ``overwrite``) is then replaced by it (rename). A twin written
+    back over the file it was read from is instead committed into that file in place, as one
+    version of its edit history, queued behind concurrent edits and merged with what they
+    changed since the twin was read (see :mod:`twin.layers._rewrite`).
+
+    Parameters
+    ----------
+    twin : Twin
+    path : path-like
+    overwrite : bool
+        Replace an existing file. Without it an existing file is an error.
+
+    Raises
+    ------
+    LayerError
+        The path exists (and not ``overwrite``), or a layer does not fit the dictionary.
+    EditConflict
+        Written back over its file: a feature it changes was changed differently since it
+        was read (nothing is written).
+    """
+    target = Path(path)
+    if target.exists() and not overwrite:
+        msg = f"{target}: the file exists; choose another path or pass --overwrite"
+        raise LayerError(msg)
+    if not target.parent.exists():
+        msg = f"{target}: the folder {target.parent} does not exist"
+        raise LayerError(msg)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp.gpkg",
+                                    dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    tmp.unlink()
+    try:
+        _stage(twin, tmp)
+        if target.exists() and any(func(tmp, target, twin) for func in _COMMITTERS):
+            _remove(tmp)
+        else:
+            for func in _FINALIZERS:
+                func(tmp, twin)
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+    except BaseException:
+        _remove(tmp)
+        raise
     twin.path = target
     return target

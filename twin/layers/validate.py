@@ -28,7 +28,9 @@ error [unique] zones / feature z1 / field id: 'z1' is used b
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -54,6 +56,7 @@ __all__ = [
     "check_refs",
     "check_road_graph",
     "check_road_lengths",
+    "check_stored_values",
     "check_transit_stops",
     "check_water_supply",
     "check_zone_overlaps",
@@ -354,6 +357,63 @@ def _order(findings: list[Finding]) -> list[Finding]:
     return sorted(findings, key=lambda f: f.severity != "error")
 
 
+def check_stored_values(path: str | Path, layers: list[str] | None = None) -> list[Finding]:
+    """Text stored in the numeric fields of a twin file (by another program: ``UPDATE
+    buildings SET residents = 'many'`` in sqlite3). GDAL, QGIS and twin read such a value as a
+    number (0 for ``'many'``) without a word, so it is only seen in the file itself.
+
+    Parameters
+    ----------
+    path : path-like
+        The twin file.
+    layers : list of str, optional
+        Only these layers (default: every dictionary layer in the file).
+
+    Examples
+    --------
+    >>> # [f.format() for f in check_stored_values("city.twin.gpkg")]
+    >>> # ["error [type] buildings / feature b2 / field residents: the text 'many' is ..."]
+    """
+    p = Path(path)
+    specs = load_dictionary()
+    out: list[Finding] = []
+    try:
+        con = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return out
+    try:
+        tables = [n for (n,) in con.execute(
+            "SELECT c.table_name FROM gpkg_contents c WHERE c.data_type = 'features'")
+            if n in specs and (layers is None or n in layers)]
+        for name in tables:
+            have = {r[1] for r in con.execute(f"PRAGMA table_info(\"{name}\")")}
+            numeric = [f for f in specs[name].fields.values()
+                       if f.type in ("int", "float", "bool") and f.name in have]
+            if not numeric or "id" not in have:
+                continue
+            cols = ", ".join(f'"{f.name}"' for f in numeric)
+            where = " OR ".join(f"typeof(\"{f.name}\") IN ('text', 'blob')" for f in numeric)
+            rows = con.execute(f'SELECT "id", {cols} FROM "{name}" WHERE {where}').fetchall()
+            for k, f in enumerate(numeric, start=1):
+                bad = [(r[0], r[k]) for r in rows if isinstance(r[k], str | bytes)]
+                if not bad:
+                    continue
+                ids = pd.Series([str(i) for i, _ in bad])
+                want = "true or false" if f.type == "bool" else (
+                    "a whole number" if f.type == "int" else "a number")
+                msgs = pd.Series([f"the text {v!r} is stored in this {f.type} field; GDAL, QGIS "
+                                  "and twin read it as a number (0 unless it starts with one); "
+                                  f"enter {want} (twin layers edit --update) or clear it"
+                                  for _, v in bad])
+                out += _listed("error", "type", name, f.name, ids, msgs, str(p),
+                               summary="with text stored in a number field")
+    except sqlite3.Error:
+        return out
+    finally:
+        con.close()
+    return out
+
+
 # --- twin rules -------------------------------------------------------------------------------
 
 TwinRule = Callable[[Twin], list[Finding]]
@@ -404,6 +464,8 @@ def validate_twin(twin: Twin, *, strict: bool = False) -> Report:
     known = Twin({k: v for k, v in twin.layers.items() if k in specs}, twin.meta)
     for rule in TWIN_RULES:
         out += rule(known)
+    if twin.path is not None and Path(twin.path).is_file():
+        out += check_stored_values(twin.path, [n for n in twin.layers if n in specs])
     return Report(_order(out), strict=strict,
                   path=None if twin.path is None else str(twin.path))
 
