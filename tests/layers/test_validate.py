@@ -340,6 +340,18 @@ def test_power_nodes_not_connected_to_a_source(grid_twin: Twin) -> None:
     assert "3 buildings are supplied from them" in found[0].message
 
 
+def test_zero_impedance_line_is_an_error(grid_twin: Twin) -> None:
+    nodes, lines = power(["pA", "pB", "pC"], [True, False, False], [("pA", "pB"), ("pB", "pC")])
+    lines["kind"] = "line"
+    lines["r_ohm_per_km"], lines["x_ohm_per_km"] = [0.0, 0.2], [0.0, 0.1]
+    found = only(validate_layer(lines, "power_lines"), "impedance")
+    assert [(f.severity, f.layer, f.feature) for f in found] == [
+        ("error", "power_lines", lines["id"].iloc[0])]
+    assert "zero impedance" in found[0].message
+    t = with_layer(with_layer(grid_twin, "power_nodes", nodes), "power_lines", lines)
+    assert only(validate_twin(t).findings, "impedance")
+
+
 def test_open_switch_cuts_supply(grid_twin: Twin) -> None:
     nodes, lines = power(["pA", "pB"], [True, False], [("pA", "pB")])
     lines["kind"] = "switch"

@@ -42,6 +42,7 @@ from pyproj import CRS
 from twin._errors import Finding
 from twin.layers.schemas import PROVENANCE, FieldSpec, LayerSpec, layer_spec, load_dictionary
 from twin.layers.store import Twin
+from twin.layers.utility_rules import check_utility_values
 
 __all__ = [
     "LAYER_RULES",
@@ -306,7 +307,8 @@ def check_road_lengths(gdf: gpd.GeoDataFrame, spec: LayerSpec, source: str | Non
 
 
 LayerRule = Callable[[gpd.GeoDataFrame, LayerSpec, str | None], list[Finding]]
-LAYER_RULES: tuple[LayerRule, ...] = (check_fields, check_geometry, check_road_lengths)
+LAYER_RULES: tuple[LayerRule, ...] = (check_fields, check_geometry, check_road_lengths,
+                                       check_utility_values)
 
 
 def validate_layer(gdf: gpd.GeoDataFrame, name: str, *, source: str | None = None,
