@@ -264,13 +264,6 @@ def _py(v: Any) -> Any:
     return v
 
 
-def _same(a: Any, b: Any) -> bool:
-    a, b = _py(a), _py(b)
-    if a is None or b is None:
-        return a is None and b is None
-    return bool(a == b)
-
-
 def _typed(feats: _Features, spec: LayerSpec) -> pd.DataFrame:
     out, findings = coerce_fields(pd.DataFrame(feats.frame.drop(columns="geometry")), spec,
                                   source=feats.where)
