@@ -160,20 +160,27 @@ def _through_order(is_last, d, rc):
             m += 1
     thr = thr[:m]
     o = thr[np.argsort(d[thr], kind="mergesort")]
+    _sort_runs(o, d, rc)
+    return o
+
+
+@njit(cache=True)
+def _sort_runs(o, d, key):
+    """Within each run of equal ``d[o]``, a stable insertion sort of ``o`` by ``key`` (in place)."""
+    m = o.size
     i = 0
-    while i < m:  # within a run of equal next links: stable insertion sort by exit time
+    while i < m:
         j = i + 1
         while j < m and d[o[j]] == d[o[i]]:
             j += 1
         for a in range(i + 1, j):
             x = o[a]
             b = a - 1
-            while b >= i and rc[o[b]] > rc[x]:
+            while b >= i and key[o[b]] > key[x]:
                 o[b + 1] = o[b]
                 b -= 1
             o[b + 1] = x
         i = j
-    return o
 
 
 @njit(cache=True)
@@ -187,19 +194,7 @@ def _append_order(o, moved, d, te):
             keep[m] = o[y]
             m += 1
     keep = keep[:m]
-    i = 0
-    while i < m:
-        j = i + 1
-        while j < m and d[keep[j]] == d[keep[i]]:
-            j += 1
-        for a in range(i + 1, j):
-            x = keep[a]
-            b = a - 1
-            while b >= i and te[keep[b]] > te[x]:
-                keep[b + 1] = keep[b]
-                b -= 1
-            keep[b + 1] = x
-        i = j
+    _sort_runs(keep, d, te)
     return keep
 
 

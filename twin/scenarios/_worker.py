@@ -162,9 +162,13 @@ def _input_hashes(s: Scenario, twin_file: Path) -> dict[str, str]:
         if b.file and Path(b.file).is_file():
             out[f"scenario:{Path(b.file).name}"] = file_hash(b.file)
         b = b.base
-    for folder in ("agents",):
-        for p in sorted(data_dir(folder).glob("*.yaml")):
-            out[f"{folder}/{p.name}"] = file_hash(p)
+    out.update(settings_hashes())
+    return out
+
+
+def settings_hashes() -> dict[str, str]:
+    """Hashes of the settings every run reads: the agents' profiles and the economics file."""
+    out = {f"agents/{p.name}": file_hash(p) for p in sorted(data_dir("agents").glob("*.yaml"))}
     econ = data_dir("scenarios") / "economics.yaml"
     if econ.is_file():
         out["scenarios/economics.yaml"] = file_hash(econ)

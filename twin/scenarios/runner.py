@@ -49,7 +49,6 @@ import numpy as np
 
 from twin import __version__
 from twin._errors import ScenarioError, SimulationError, TwinError
-from twin._resources import data_dir
 from twin.layers.store import Twin, file_hash
 from twin.scenarios._worker import _PREPARED as _PREPARED
 from twin.scenarios._worker import (
@@ -62,6 +61,7 @@ from twin.scenarios._worker import (
     load_base_twin,
     prepare_twin,
     run_task,
+    settings_hashes,
 )
 from twin.scenarios._worker import _read_twin_cached as _read_twin_cached
 from twin.scenarios.spec import DEMO, Scenario, load_scenario
@@ -140,17 +140,10 @@ def _config(s: Scenario, twin_hash: str) -> dict[str, Any]:
     for i in d["interventions"]:
         i.pop("line", None)
     d["twin_hash"] = twin_hash
-    d["settings"] = _settings_hash()
+    # a run made under other settings (a calibrated profile copied over
+    # agents/population.yaml, say) is not reused
+    d["settings"] = _hash(settings_hashes())
     return d
-
-
-def _settings_hash() -> str:
-    """One hash of the agents' profiles and the economics settings: a run made under other
-    settings (a calibrated profile copied over ``agents/population.yaml``, say) is not reused.
-    """
-    files = sorted(data_dir("agents").glob("*.yaml"))
-    econ = data_dir("scenarios") / "economics.yaml"
-    return _hash({p.name: file_hash(p) for p in [*files, *([econ] if econ.is_file() else [])]})
 
 
 def plan_variants(scenarios: Sequence[Scenario], out: Path, twin_hashes: Mapping[str, str]
